@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// Builds what the host needs at run time: the AssemblyScript modules (assembly/ -> build/*.wasm).
+// Each target is listed explicitly; a failure stops the build with asc's own message.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+
+/** WASM targets: [entry, output, extra asc flags]. */
+export const wasmTargets = [];
+
+mkdirSync('build', { recursive: true });
+for (const [entry, out, flags] of wasmTargets) {
+  const r = spawnSync(process.execPath, ['node_modules/assemblyscript/bin/asc.js', entry, '-o', out, ...flags], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) {
+    console.error(`build: asc failed for ${entry}`);
+    process.exit(r.status ?? 1);
+  }
+  console.log(`build: ${entry} -> ${out}`);
+}

@@ -1,0 +1,3 @@
+/** The object model and error types shared by every subsystem. */
+export * from './objects.js';
+export * from './errors.js';

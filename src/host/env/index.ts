@@ -1,0 +1,8 @@
+/** Injected environment: time, timers, randomness and the file-system seam. */
+export type { Clock } from './clock.js';
+export { realClock } from './clock.js';
+export type { Timers, TimerHandle } from './timers.js';
+export { RealTimers, SimTimers } from './timers.js';
+export type { Rng } from './rng.js';
+export { SeededRng, cryptoRng } from './rng.js';
+export type { Fs, FileHandle } from './fs.js';

@@ -1,0 +1,164 @@
+import type { Clock } from './clock.js';
+
+/** Handle returned by {@link Timers.setTimeout}; pass it to {@link Timers.clearTimeout}. */
+export interface TimerHandle {
+  readonly id: number;
+}
+
+/** Injected timer service: the only way host code waits. A simulated implementation drives virtual time. */
+export interface Timers extends Clock {
+  /** Runs `fn` once after `delayMs` milliseconds (>= 0). */
+  setTimeout(fn: () => void, delayMs: number): TimerHandle;
+  /** Cancels a pending timer; a no-op for a fired or cancelled one. */
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/** Timers backed by Node's event loop and Date.now(). */
+export class RealTimers implements Timers {
+  private next = 1;
+  private readonly live = new Map<number, ReturnType<typeof setTimeout>>();
+
+  now(): number {
+    return Date.now();
+  }
+
+  setTimeout(fn: () => void, delayMs: number): TimerHandle {
+    const id = this.next++;
+    const t = setTimeout(() => {
+      this.live.delete(id);
+      fn();
+    }, Math.max(0, delayMs));
+    this.live.set(id, t);
+    return { id };
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    const t = this.live.get(handle.id);
+    if (t !== undefined) {
+      clearTimeout(t);
+      this.live.delete(handle.id);
+    }
+  }
+
+  /** Cancels every pending timer (used on shutdown). */
+  clearAll(): void {
+    for (const t of this.live.values()) clearTimeout(t);
+    this.live.clear();
+  }
+}
+
+interface SimTimer {
+  id: number;
+  at: number;
+  seq: number;
+  fn: () => void;
+}
+
+/**
+ * Virtual time for deterministic simulation. Nothing happens until the test calls {@link SimTimers.advance}
+ * or {@link SimTimers.runNext}; timers due at the same instant fire in the order they were set.
+ */
+export class SimTimers implements Timers {
+  private nowMs: number;
+  private nextId = 1;
+  private seq = 0;
+  private heap: SimTimer[] = [];
+  private readonly cancelled = new Set<number>();
+
+  constructor(startMs = 1_700_000_000_000) {
+    this.nowMs = startMs;
+  }
+
+  now(): number {
+    return this.nowMs;
+  }
+
+  setTimeout(fn: () => void, delayMs: number): TimerHandle {
+    if (!(delayMs >= 0)) delayMs = 0;
+    const t: SimTimer = { id: this.nextId++, at: this.nowMs + delayMs, seq: this.seq++, fn };
+    this.push(t);
+    return { id: t.id };
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    this.cancelled.add(handle.id);
+  }
+
+  /** Number of timers not yet fired or cancelled (approximate: cancelled ones are dropped lazily). */
+  get pending(): number {
+    return this.heap.length;
+  }
+
+  /** Time of the next due timer, or undefined when none is pending. */
+  nextDue(): number | undefined {
+    this.dropCancelled();
+    return this.heap[0]?.at;
+  }
+
+  /** Fires the earliest timer (moving time forward to it). Returns false when no timer is pending. */
+  runNext(): boolean {
+    this.dropCancelled();
+    const t = this.pop();
+    if (t === undefined) return false;
+    if (t.at > this.nowMs) this.nowMs = t.at;
+    t.fn();
+    return true;
+  }
+
+  /** Moves time forward by `ms`, firing every timer due on the way, in order. */
+  advance(ms: number): void {
+    const until = this.nowMs + ms;
+    for (;;) {
+      this.dropCancelled();
+      const head = this.heap[0];
+      if (head === undefined || head.at > until) break;
+      this.runNext();
+    }
+    this.nowMs = until;
+  }
+
+  private dropCancelled(): void {
+    while (this.heap.length > 0 && this.cancelled.has(this.heap[0]!.id)) {
+      this.cancelled.delete(this.heap[0]!.id);
+      this.pop();
+    }
+  }
+
+  private less(a: SimTimer, b: SimTimer): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+
+  private push(t: SimTimer): void {
+    const h = this.heap;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  private pop(): SimTimer | undefined {
+    const h = this.heap;
+    if (h.length === 0) return undefined;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

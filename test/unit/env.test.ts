@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SeededRng, SimTimers } from '../../src/host/env/index.js';
+
+test('a seeded rng repeats its sequence for the same seed and differs for another', () => {
+  const a = new SeededRng(42);
+  const b = new SeededRng(42);
+  const c = new SeededRng(43);
+  const sa = Array.from({ length: 8 }, () => a.u32());
+  const sb = Array.from({ length: 8 }, () => b.u32());
+  const sc = Array.from({ length: 8 }, () => c.u32());
+  assert.deepEqual(sa, sb);
+  assert.notDeepEqual(sa, sc);
+});
+
+test('rng.int stays within [0, n) and covers the range', () => {
+  const r = new SeededRng(7);
+  const seen = new Set<number>();
+  for (let i = 0; i < 1000; i++) {
+    const v = r.int(10);
+    assert.ok(v >= 0 && v < 10 && Number.isInteger(v));
+    seen.add(v);
+  }
+  assert.equal(seen.size, 10);
+});
+
+test('sim timers fire in due order, same-instant timers in set order, and cancelled ones never', () => {
+  const t = new SimTimers(0);
+  const fired: string[] = [];
+  t.setTimeout(() => fired.push('b@20'), 20);
+  t.setTimeout(() => fired.push('a@10'), 10);
+  t.setTimeout(() => fired.push('c@10'), 10);
+  const h = t.setTimeout(() => fired.push('cancelled'), 15);
+  t.clearTimeout(h);
+  t.advance(15);
+  assert.deepEqual(fired, ['a@10', 'c@10']);
+  assert.equal(t.now(), 15);
+  t.advance(100);
+  assert.deepEqual(fired, ['a@10', 'c@10', 'b@20']);
+});
+
+test('a timer set from inside a firing timer runs in the same advance when due', () => {
+  const t = new SimTimers(0);
+  const fired: number[] = [];
+  t.setTimeout(() => {
+    fired.push(t.now());
+    t.setTimeout(() => fired.push(t.now()), 5);
+  }, 5);
+  t.advance(10);
+  assert.deepEqual(fired, [5, 10]);
+});
