@@ -96,6 +96,8 @@ export class Cluster {
   private cuts = new Set<string>();
   /** Extra drop rule (return true to drop). */
   dropIf: ((m: Message) => boolean) | undefined;
+  /** How many snapshots members restored from a leader's Snap (Ready.snapshot). */
+  snapshotsInstalled = 0;
   /** Members that are "down": they neither tick nor receive. */
   readonly down = new Set<RaftId>();
   private readonly rng: SeededRng;
@@ -157,8 +159,9 @@ export class Cluster {
     if (rd.softState) this.trace.push(`${id} ${rd.softState.role} t${m.core.status().term}`);
     // 1. persist
     if (rd.snapshot) {
+      // Entries at or below the snapshot are covered by it; any above it come from a conflicting history.
       m.snapshot = rd.snapshot;
-      for (const k of [...m.wal.keys()]) if (k <= rd.snapshot.metadata.index) m.wal.delete(k);
+      m.wal.clear();
     }
     if (rd.entries.length > 0) {
       const first = rd.entries[0]!.index;
@@ -176,6 +179,7 @@ export class Cluster {
     if (rd.snapshot) {
       assert.ok(rd.snapshot.metadata.index > m.appliedIndex, `${id}: snapshot ${rd.snapshot.metadata.index} not ahead of applied ${m.appliedIndex}`);
       m.restoredFrom = rd.snapshot;
+      this.snapshotsInstalled++;
       m.applied = [];
       m.appliedIndex = rd.snapshot.metadata.index;
     }
@@ -193,6 +197,26 @@ export class Cluster {
     if (this.down.has(msg.to) || this.down.has(msg.from)) return true;
     if (this.cuts.has(`${msg.from}>${msg.to}`)) return true;
     return this.dropIf ? this.dropIf(msg) : false;
+  }
+
+  /** Delivers (or drops, if cut) the in-flight message at position `i`; `keepCopy` leaves a duplicate in flight. */
+  deliverAt(i: number, keepCopy = false): void {
+    const msg = this.inflight[i]!;
+    if (!keepCopy) this.inflight.splice(i, 1);
+    if (!this.members.has(msg.to) || this.dropped(msg)) return;
+    this.core(msg.to).step(msg);
+  }
+
+  /** Restarts a member from what its model WAL and snapshot hold (volatile state and unapplied work are lost). */
+  restart(id: RaftId): void {
+    const m = this.members.get(id)!;
+    const from = m.snapshot?.metadata.index ?? 0;
+    const entries = [...m.wal.values()].filter((e) => e.index > from).sort((a, b) => a.index - b.index);
+    const boot: RaftBootstrap = { hardState: m.hardState, entries };
+    if (m.snapshot) boot.snapshot = m.snapshot;
+    m.core = createRaftCore(testConfig(id, this.opts.config), boot, this.rng.fork());
+    m.applied = [];
+    m.appliedIndex = from;
   }
 
   /** Delivers every message currently in flight once (new ones wait for the next round). Returns the count. */
