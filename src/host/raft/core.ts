@@ -4,7 +4,7 @@
  * membership changes and leadership transfer. No timers, I/O, Date or Math.random: inputs are method calls,
  * outputs come out of ready(). See docs/raft.md for the Ready contract and the defaults.
  */
-import { InvalidArgumentError, UnavailableError, invariant } from '../api/errors.js';
+import { InvalidArgumentError, ResourceExhaustedError, UnavailableError, invariant } from '../api/errors.js';
 import type { Rng } from '../env/index.js';
 import { decodeConfChange, encodeConfChange } from './conf-change.js';
 import { Progress } from './progress.js';
@@ -40,6 +40,9 @@ export const TRANSFER_CONTEXT = 'transfer';
 /** Default upper bound on one proposal's payload (SwarmKit: 1.5 MiB), when RaftConfig.maxProposalBytes is unset. */
 export const DEFAULT_MAX_PROPOSAL_BYTES = 1_572_864;
 
+/** Default bound on the leader's uncommitted tail, when RaftConfig.maxUncommittedEntriesBytes is unset. */
+export const DEFAULT_MAX_UNCOMMITTED_ENTRIES_BYTES = 64 * 1024 * 1024;
+
 /**
  * A leader waits this many election timeouts for a follower to acknowledge a snapshot (when the driver does
  * not call reportSnapshot) before probing it again, which re-sends the snapshot if it is still needed.
@@ -72,6 +75,7 @@ export function validateRaftConfig(c: RaftConfig): void {
   intAtLeast('maxInflightMsgs', c.maxInflightMsgs, 1);
   intAtLeast('logEntriesForSlowFollowers', c.logEntriesForSlowFollowers, 0);
   if (c.maxProposalBytes !== undefined) intAtLeast('maxProposalBytes', c.maxProposalBytes, 1);
+  if (c.maxUncommittedEntriesBytes !== undefined) intAtLeast('maxUncommittedEntriesBytes', c.maxUncommittedEntriesBytes, 1);
 }
 
 /**
@@ -87,6 +91,9 @@ class Raft implements RaftCore {
   private readonly cfg: RaftConfig;
   private readonly rng: Rng;
   private readonly maxProposalBytes: number;
+  private readonly maxUncommittedEntriesBytes: number;
+  /** Leader only: payload bytes of entries appended in this term and not yet committed. */
+  private uncommittedBytes = 0;
 
   // Persistent state.
   private term = 0;
@@ -134,6 +141,7 @@ class Raft implements RaftCore {
     this.id = config.id;
     this.rng = rng;
     this.maxProposalBytes = config.maxProposalBytes ?? DEFAULT_MAX_PROPOSAL_BYTES;
+    this.maxUncommittedEntriesBytes = config.maxUncommittedEntriesBytes ?? DEFAULT_MAX_UNCOMMITTED_ENTRIES_BYTES;
 
     const snap = bootstrap.snapshot;
     const hs = bootstrap.hardState;
@@ -573,6 +581,11 @@ class Raft implements RaftCore {
   private proposeEntry(type: EntryType, data: Uint8Array): { index: number; term: number } {
     this.requireLeaderForProposal();
     if (data.byteLength > this.maxProposalBytes) throw new ProposalTooLargeError(data.byteLength, this.maxProposalBytes);
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + data.byteLength > this.maxUncommittedEntriesBytes) {
+      throw new ResourceExhaustedError(
+        `raft: too many uncommitted entries (${this.uncommittedBytes} bytes pending, limit maxUncommittedEntriesBytes=${this.maxUncommittedEntriesBytes})`,
+      );
+    }
     const e = this.appendEntry(type, data);
     this.bcastAppend();
     return { index: e.index, term: e.term };
@@ -581,6 +594,7 @@ class Raft implements RaftCore {
   private appendEntry(type: EntryType, data: Uint8Array): Entry {
     const e: Entry = { term: this.term, index: this.log.lastIndex() + 1, type, data };
     this.log.append([e]);
+    this.uncommittedBytes += data.byteLength;
     const self = this.prs.get(this.id);
     if (self) self.maybeUpdate(e.index);
     this.maybeCommit();
@@ -593,6 +607,10 @@ class Raft implements RaftCore {
     for (const v of this.voters) matches.push(this.prs.get(v)?.match ?? 0);
     const mci = committedIndex(matches);
     if (mci > this.log.committed && this.log.term(mci) === this.term) {
+      for (let i = this.log.committed + 1; i <= mci; i++) {
+        if (this.log.term(i) === this.term) this.uncommittedBytes -= this.log.entry(i).data.byteLength;
+      }
+      if (this.uncommittedBytes < 0) this.uncommittedBytes = 0;
       this.log.commitTo(mci);
       return true;
     }
@@ -676,6 +694,7 @@ class Raft implements RaftCore {
     this.votes = new Map();
     this.prs = new Map();
     this.leadTransferee = '';
+    this.uncommittedBytes = 0;
   }
 
   private becomeFollower(term: number, lead: RaftId | ''): void {

@@ -142,6 +142,11 @@ export interface RaftConfig {
   logEntriesForSlowFollowers: number;
   /** Upper bound on one proposal's payload; larger ones throw ProposalTooLargeError (default 1,572,864 B). */
   maxProposalBytes?: number;
+  /**
+   * Upper bound on the payload bytes of the leader's uncommitted log tail; a proposal beyond it is refused
+   * (ResourceExhausted) until followers catch up (default 64 MiB). The leader's no-op is never refused.
+   */
+  maxUncommittedEntriesBytes?: number;
 }
 
 /** State a member restarts from (what its WAL and snapshot hold). */

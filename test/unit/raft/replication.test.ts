@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidArgumentError } from '../../../src/host/api/errors.js';
+import { InvalidArgumentError, ResourceExhaustedError } from '../../../src/host/api/errors.js';
 import { NotLeaderError, ProposalTooLargeError } from '../../../src/host/raft/types.js';
 import { Cluster, bootWithTerms, data, text } from './harness.js';
 
@@ -170,4 +170,16 @@ test('a single-member cluster elects itself and commits proposals at once', () =
   c.core('solo').propose(data('v'));
   c.stabilize();
   assert.equal(text(c.members.get('solo')!.applied.at(-1)!), 'v');
+});
+
+test('the leader refuses proposals once its uncommitted tail exceeds maxUncommittedEntriesBytes', () => {
+  const c = new Cluster(['a', 'b', 'c'], { config: { maxUncommittedEntriesBytes: 10 } });
+  c.core('a').campaign();
+  c.stabilize();
+  c.isolate('a');
+  c.core('a').propose(new Uint8Array(6).fill(1));
+  assert.throws(() => c.core('a').propose(new Uint8Array(6).fill(2)), (e: unknown) => e instanceof ResourceExhaustedError && /maxUncommittedEntriesBytes=10/.test(e.message));
+  c.heal();
+  c.tickStable(1);
+  assert.doesNotThrow(() => c.core('a').propose(new Uint8Array(6).fill(2)), 'committed entries free the budget');
 });
