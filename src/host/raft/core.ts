@@ -56,6 +56,29 @@ interface HandedReady {
   hadSnapshot: boolean;
 }
 
+/** Default tick length the driver should use with {@link defaultRaftConfig}: 100 ms. */
+export const DEFAULT_TICK_MS = 100;
+
+/**
+ * swarmhost's defaults: with 100 ms ticks, an election timeout of 1–2 s and a heartbeat every 100 ms (a
+ * failover of about 2 s at most, instead of SwarmKit's 10–20 s at 1 s ticks); SwarmKit's message, window and
+ * slow-follower sizes. See docs/raft.md.
+ */
+export function defaultRaftConfig(id: RaftId): RaftConfig {
+  return {
+    id,
+    electionTick: 10,
+    heartbeatTick: 1,
+    preVote: true,
+    checkQuorum: true,
+    maxSizePerMsgBytes: 65_535,
+    maxInflightMsgs: 256,
+    logEntriesForSlowFollowers: 500,
+    maxProposalBytes: DEFAULT_MAX_PROPOSAL_BYTES,
+    maxUncommittedEntriesBytes: DEFAULT_MAX_UNCOMMITTED_ENTRIES_BYTES,
+  };
+}
+
 /** Checks a RaftConfig; throws InvalidArgumentError naming the field and the rule. */
 export function validateRaftConfig(c: RaftConfig): void {
   const intAtLeast = (name: string, v: number, min: number): void => {
@@ -755,6 +778,7 @@ class Raft implements RaftCore {
       this.voters.add(cc.id);
       if (live && this.role === Role.Leader) {
         this.prs.set(cc.id, new Progress(this.log.lastIndex() + 1, this.cfg.maxInflightMsgs, this.tickCount));
+        this.sendAppend(cc.id, true); // start probing the newcomer now rather than at the next heartbeat
       }
     } else {
       if (this.removed.has(cc.id)) return;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError } from '../../../src/host/api/errors.js';
 import { SeededRng } from '../../../src/host/env/index.js';
-import { createRaftCore } from '../../../src/host/raft/core.js';
+import { createRaftCore, defaultRaftConfig } from '../../../src/host/raft/core.js';
 import { EntryType } from '../../../src/host/raft/types.js';
 import type { RaftBootstrap, RaftConfig } from '../../../src/host/raft/types.js';
 import { testConfig } from './harness.js';
@@ -42,4 +42,18 @@ test('a brand-new cluster writes one committed membership entry per initial vote
   core.advance();
   assert.equal(core.hasReady(), false);
   assert.throws(() => core.advance(), /advance\(\) without a preceding ready\(\)/);
+});
+
+test('the default configuration is valid and elects a single member', () => {
+  const core = createRaftCore(defaultRaftConfig('a'), { entries: [], initialVoters: ['a'] }, new SeededRng(1));
+  core.ready();
+  core.advance();
+  for (let i = 0; i < 20 && core.status().role !== 'leader'; i++) {
+    core.tick();
+    while (core.hasReady()) {
+      core.ready();
+      core.advance();
+    }
+  }
+  assert.equal(core.status().role, 'leader');
 });

@@ -141,3 +141,25 @@ test('a stale leader learns the higher term from a follower answer and steps dow
   assert.equal(c.core('a').status().role, 'follower');
   assert.equal(c.core('a').status().term, 3);
 });
+
+test('failover: after the leader dies, the others elect a new one, typically within 2 election timeouts', () => {
+  const ticksTaken: number[] = [];
+  for (let seed = 1; seed <= 100; seed++) {
+    const c = new Cluster(['a', 'b', 'c'], { seed });
+    c.core('a').campaign();
+    c.stabilize();
+    c.tickStable(5 + (seed % 7));
+    c.down.add('a');
+    let t = 0;
+    while (c.leaders().length === 0) {
+      c.tickStable(1);
+      t++;
+      assert.ok(t <= 60, `seed ${seed}: no new leader within 60 ticks`);
+    }
+    assert.ok(t >= 10, `seed ${seed}: the lease must hold for one election timeout (took ${t})`);
+    ticksTaken.push(t);
+  }
+  ticksTaken.sort((x, y) => x - y);
+  const median = ticksTaken[Math.floor(ticksTaken.length / 2)]!;
+  assert.ok(median < 20, `median failover ${median} ticks`);
+});

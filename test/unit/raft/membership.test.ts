@@ -66,7 +66,15 @@ test('a second membership change is refused while the first is not yet applied',
   );
   c.addMember('d');
   c.stabilize();
+  // Only the first change travelled: entry 5; then d, a fresh joiner, is probed and filled from index 1.
+  assert.deepEqual(c.takeTrace((l) => /^a->[bc] app/.test(l)), [
+    'a->b app t2 i4/2 [5:2] c4',
+    'a->c app t2 i4/2 [5:2] c4',
+    'a->b app t2 i5/2 [] c5',
+    'a->c app t2 i5/2 [] c5',
+  ]);
   assert.deepEqual(c.core('a').status().voters, ['a', 'b', 'c', 'd']);
+  assert.equal(c.core('d').status().lastIndex, 5);
   // Applied now: the next change is accepted.
   assert.doesNotThrow(() => c.core('a').proposeConfChange(cc('add', 'e')));
 });
@@ -90,12 +98,16 @@ test('a removal that would leave fewer reachable members than a quorum is refuse
   c.isolate('c');
   c.tickStable(10); // c silent for an election timeout: not recently active
   assert.deepEqual(c.core('a').reachablePeers(), ['a', 'b']);
+  assert.deepEqual(c.core('a').status().progress!.c!.recentActive, false);
+  c.takeTrace();
   assert.throws(
     () => c.core('a').proposeConfChange(cc('remove', 'b')),
     (e: unknown) =>
       e instanceof ConfChangeRefusedError &&
       e.message === 'raft: member cannot be removed, because removing it may result in loss of quorum',
   );
+  c.stabilize();
+  assert.deepEqual(c.takeTrace(), [], 'a refused change sends nothing');
   // Removing the unreachable member leaves {a, b}, both reachable: allowed.
   assert.doesNotThrow(() => c.core('a').proposeConfChange(cc('remove', 'c')));
   c.stabilize();
