@@ -225,8 +225,9 @@ export interface RaftCore {
   /** Ids of peers the leader heard from within the last election timeout (self included). Leader only. */
   reachablePeers(): RaftId[];
   /**
-   * Optional driver feedback after sending a Snap to `to`: ok=false (send failed) makes the leader probe the
-   * follower again at once instead of waiting for the snapshot retry timeout.
+   * Optional driver feedback after sending a Snap to `to`: ok=true (sent) makes the leader wait for the
+   * follower's acknowledgement, then replicate from the snapshot index; ok=false (send failed) makes it probe
+   * the follower again at once instead of waiting for the snapshot retry timeout.
    */
   reportSnapshot?(to: RaftId, ok: boolean): void;
 }

@@ -102,7 +102,11 @@ function runSeed(seed: number): void {
   const ids = ['n1', 'n2', 'n3', 'n4', 'n5'].slice(0, n);
   const c = new Cluster(ids, {
     seed,
-    config: { maxInflightMsgs: 1 + rng.int(4), maxSizePerMsgBytes: rng.next() < 0.5 ? 1 : 40 + rng.int(100), logEntriesForSlowFollowers: rng.int(4) },
+    config: {
+      maxInflightMsgs: 1 + rng.int(4),
+      maxSizePerMsgBytes: rng.next() < 0.5 ? 1 : 40 + rng.int(100), // 1: one entry per App
+      logEntriesForSlowFollowers: rng.int(4),
+    },
   });
   const o: Observed = { leaderOfTerm: new Map(), commitTerm: new Map(), applied: new Map(), seenApplied: new Map() };
   const dropRate = rng.next() * 0.2;
@@ -189,6 +193,7 @@ function runSeed(seed: number): void {
   }
   for (const id of ids) {
     if (c.members.get(id)!.appliedIndex < index && process.env.RAFT_DEBUG) {
+      // RAFT_DEBUG=1: show every member's state and two more ticks of traffic before failing.
       for (const x of ids) console.error(x, JSON.stringify(c.core(x).status()), c.members.get(x)!.appliedIndex, c.walTerms(x).slice(-5));
       c.takeTrace();
       c.tickStable(2);
