@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UnavailableError } from '../../../src/host/api/errors.js';
 import { decodeConfChange } from '../../../src/host/raft/conf-change.js';
-import { ConfChangeRefusedError, EntryType } from '../../../src/host/raft/types.js';
-import type { ConfChange } from '../../../src/host/raft/types.js';
+import { ConfChangeRefusedError, EntryType, MessageType } from '../../../src/host/raft/types.js';
+import type { ConfChange, Message } from '../../../src/host/raft/types.js';
 import { Cluster, data } from './harness.js';
 
 const cc = (type: 'add' | 'remove', id: string): ConfChange => ({ type, id, context: data(`{"addr":"${id}:4242"}`) });
@@ -49,8 +49,13 @@ test('removing the leader: the change commits, the leader steps down, the rest e
   // Messages from the removed member are ignored.
   const nl = c.leaders()[0]!;
   const before = c.core(nl).status();
-  c.core(nl).step({ type: 'vote' as never, from: 'a', to: nl, term: 99, logTerm: 99, index: 99, entries: [], commit: 0, reject: false, rejectHint: 0, logTermHint: 0 });
+  const fromRemoved = (type: MessageType): Message => ({
+    type, from: 'a', to: nl, term: 99, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, logTermHint: 0,
+  });
+  c.core(nl).step(fromRemoved(MessageType.Heartbeat)); // would make anyone else a follower of a at term 99
+  c.core(nl).step(fromRemoved(MessageType.AppResp));
   assert.equal(c.core(nl).status().term, before.term);
+  assert.equal(c.core(nl).status().role, 'leader');
   assert.throws(
     () => c.core(nl).proposeConfChange(cc('add', 'a')),
     (e: unknown) => e instanceof ConfChangeRefusedError && e.message === 'raft: member a was removed from the cluster and cannot rejoin',

@@ -1,6 +1,7 @@
 /**
  * Randomized safety test: a few hundred seeded runs of 3- or 5-member clusters with random message delivery
- * order, drops, duplicates, partitions, crashes/restarts, compactions and leadership transfers, checking
+ * order, drops, duplicates, partitions, crashes/restarts, compactions, leadership transfers and membership
+ * changes (removals, including of the leader, and fresh members joining), checking
  * Raft's safety properties after every input:
  *   - election safety: at most one leader per term;
  *   - log matching: two logs that agree on an index's term agree on everything before it;
@@ -12,7 +13,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SeededRng } from '../../../src/host/env/index.js';
-import { NotLeaderError } from '../../../src/host/raft/types.js';
+import { ConfChangeRefusedError, NotLeaderError } from '../../../src/host/raft/types.js';
 import type { Entry, RaftId } from '../../../src/host/raft/types.js';
 import { UnavailableError, InvalidArgumentError } from '../../../src/host/api/errors.js';
 import { Cluster, data } from './harness.js';
@@ -93,14 +94,15 @@ function checkLogs(c: Cluster, o: Observed, where: string): void {
   }
 }
 
-export /** What the runs exercised, so the test fails if a change quietly stops it from covering the hard cases. */
-const coverage = { terms: 0, snapshotsInstalled: 0, restarts: 0, committed: 0, transfers: 0 };
+/** What the runs exercised, so the test fails if a change quietly stops it from covering the hard cases. */
+const coverage = { terms: 0, snapshotsInstalled: 0, restarts: 0, committed: 0, transfers: 0, confChanges: 0, removedApplied: 0, joinedApplied: 0 };
 
 function runSeed(seed: number): void {
   const rng = new SeededRng(seed * 7919);
   const n = rng.next() < 0.5 ? 3 : 5;
-  const ids = ['n1', 'n2', 'n3', 'n4', 'n5'].slice(0, n);
-  const c = new Cluster(ids, {
+  const initial = ['n1', 'n2', 'n3', 'n4', 'n5'].slice(0, n);
+  let nextId = n + 1;
+  const c = new Cluster(initial, {
     seed,
     config: {
       maxInflightMsgs: 1 + rng.int(4),
@@ -114,6 +116,7 @@ function runSeed(seed: number): void {
   const pick = <T>(xs: T[]): T => xs[rng.int(xs.length)]!;
   for (let step = 0; step < STEPS; step++) {
     const where = `seed ${seed} step ${step}`;
+    const ids = [...c.members.keys()]; // removed members keep running: they must be harmless
     const r = rng.int(100);
     if (r < 45) {
       // Deliver a few messages in random order, some dropped, some duplicated.
@@ -139,7 +142,7 @@ function runSeed(seed: number): void {
       }
     } else if (r < 90) {
       const shuffled = [...ids].sort(() => rng.next() - 0.5);
-      const cut = 1 + rng.int(n - 1);
+      const cut = 1 + rng.int(ids.length - 1);
       c.heal();
       c.partition(shuffled.slice(0, cut), shuffled.slice(cut));
     } else if (r < 92) {
@@ -153,12 +156,14 @@ function runSeed(seed: number): void {
       if (idx > cur && e) {
         // What a driver does: save the application snapshot durably, then let the core compact.
         m.core.compact(idx, data(`snap${idx}`));
-        m.snapshot = { metadata: { index: idx, term: e.term, conf: { voters: ids, removed: [] } }, data: data(`snap${idx}`) };
+        const st = m.core.status(); // membership as applied up to idx (compact right after advance)
+        const conf = { voters: st.voters, removed: st.removed };
+        m.snapshot = { metadata: { index: idx, term: e.term, conf }, data: data(`snap${idx}`) };
       }
-    } else if (r < 98) {
+    } else if (r < 97) {
       c.restart(pick(ids));
       coverage.restarts++;
-    } else {
+    } else if (r < 98) {
       const l = c.leaders()[0];
       if (l) {
         try {
@@ -166,6 +171,26 @@ function runSeed(seed: number): void {
           coverage.transfers++;
         } catch (e) {
           if (!(e instanceof InvalidArgumentError)) throw e;
+        }
+      }
+    } else {
+      // One membership change: remove a voter (maybe the leader itself) or add a fresh member.
+      const l = c.leaders()[0];
+      if (l) {
+        const voters = c.core(l).status().voters;
+        const remove = voters.length > 3 && rng.next() < 0.5;
+        const id = remove ? pick(voters) : `n${nextId}`;
+        if (remove || c.members.size < 8) {
+          try {
+            c.core(l).proposeConfChange({ type: remove ? 'remove' : 'add', id, context: new Uint8Array(0) });
+            coverage.confChanges++;
+            if (!remove) {
+              c.addMember(id);
+              nextId++;
+            }
+          } catch (e) {
+            if (!(e instanceof ConfChangeRefusedError) && !(e instanceof UnavailableError)) throw e;
+          }
         }
       }
     }
@@ -186,6 +211,9 @@ function runSeed(seed: number): void {
   }
   assert.ok(leader, `seed ${seed}: no leader within 100 ticks after healing`);
   const { index } = c.core(leader).propose(data('final'));
+  const ids = c.core(leader).status().voters;
+  coverage.removedApplied += c.core(leader).status().removed.length;
+  coverage.joinedApplied += ids.filter((id) => !initial.includes(id)).length;
   // Up to 100 ticks: a snapshot lost in flight is re-sent after SNAPSHOT_RETRY_ELECTION_TIMEOUTS (50 ticks here).
   for (let t = 0; t < 100 && ids.some((id) => c.members.get(id)!.appliedIndex < index); t++) {
     c.tickStable(1);
@@ -222,6 +250,8 @@ test(`randomized safety: ${SEEDS.length} seeds with drops, reorders, duplicates,
     assert.ok(perSeed(coverage.terms) >= 1.5, `too few leader changes: ${JSON.stringify(coverage)}`);
     assert.ok(perSeed(coverage.snapshotsInstalled) >= 0.2, `too few snapshot installs: ${JSON.stringify(coverage)}`);
     assert.ok(perSeed(coverage.restarts) >= 4, `too few restarts: ${JSON.stringify(coverage)}`);
+    assert.ok(perSeed(coverage.removedApplied) >= 0.1, `too few removals applied: ${JSON.stringify(coverage)}`);
+    assert.ok(perSeed(coverage.joinedApplied) >= 0.3, `too few joins applied: ${JSON.stringify(coverage)}`);
     assert.ok(perSeed(coverage.committed) >= 7, `too few commits: ${JSON.stringify(coverage)}`);
   }
 });
