@@ -7,7 +7,17 @@
 import assert from 'node:assert/strict';
 import { SeededRng } from '../../../src/host/env/index.js';
 import { createRaftCore } from '../../../src/host/raft/core.js';
-import type { Entry, HardState, Message, RaftBootstrap, RaftConfig, RaftCore, RaftId, Snapshot } from '../../../src/host/raft/types.js';
+import type {
+  Entry,
+  HardState,
+  Message,
+  RaftBootstrap,
+  RaftConfig,
+  RaftCore,
+  RaftId,
+  Ready,
+  Snapshot,
+} from '../../../src/host/raft/types.js';
 import { EntryType } from '../../../src/host/raft/types.js';
 
 /** What one member's "disk" and application hold, as the driver would keep them. */
@@ -22,6 +32,8 @@ export interface Member {
   appliedIndex: number;
   /** Snapshot data the application restored from, if any. */
   restoredFrom?: Snapshot;
+  /** Slow-driver mode: a Ready taken from the core whose persistence has not finished yet. */
+  pending?: Ready;
 }
 
 /** Defaults used by the tests (tick-based; 10 ticks election, 1 tick heartbeat). */
@@ -136,8 +148,36 @@ export class Cluster {
     return m.core;
   }
 
+  /**
+   * Slow-driver mode: process() only takes Readies; each one is persisted, sent, applied and advanced later by
+   * finish(id), so that input reaches cores between ready() and advance(), as with a driver awaiting the disk.
+   */
+  slowDriver = false;
+
+  /** Completes the pending Ready of `id` (slow-driver mode). */
+  finish(id: RaftId): void {
+    const m = this.members.get(id)!;
+    const rd = m.pending;
+    if (!rd) return;
+    m.pending = undefined;
+    this.completeReady(id, m, rd);
+  }
+
+  /** Completes every pending Ready and leaves slow-driver mode. */
+  finishAll(): void {
+    this.slowDriver = false;
+    for (const id of this.members.keys()) this.finish(id);
+    this.process();
+  }
+
   /** Runs the driver loop for every member until none has a Ready; returns how many Readies were handled. */
   process(): number {
+    if (this.slowDriver) {
+      for (const [id, m] of this.members) {
+        if (!this.down.has(id) && !m.pending && m.core.hasReady()) m.pending = m.core.ready();
+      }
+      return 0;
+    }
     let n = 0;
     for (let round = 0; round < 1000; round++) {
       let any = false;
@@ -155,7 +195,10 @@ export class Cluster {
   }
 
   private handleReady(id: RaftId, m: Member): void {
-    const rd = m.core.ready();
+    this.completeReady(id, m, m.core.ready());
+  }
+
+  private completeReady(id: RaftId, m: Member, rd: Ready): void {
     if (rd.softState) this.trace.push(`${id} ${rd.softState.role} t${m.core.status().term}`);
     // 1. persist
     if (rd.snapshot) {
@@ -217,6 +260,7 @@ export class Cluster {
     m.core = createRaftCore(testConfig(id, this.opts.config), boot, this.rng.fork());
     m.applied = [];
     m.appliedIndex = from;
+    m.pending = undefined; // a crash loses the write that was in progress, and the messages waiting on it
   }
 
   /** Delivers every message currently in flight once (new ones wait for the next round). Returns the count. */

@@ -112,6 +112,8 @@ function runSeed(seed: number): void {
   });
   const o: Observed = { leaderOfTerm: new Map(), commitTerm: new Map(), applied: new Map(), seenApplied: new Map() };
   const dropRate = rng.next() * 0.2;
+  // Half the seeds use a slow driver: Readies complete later, with input arriving in between.
+  c.slowDriver = rng.next() < 0.5;
   let proposals = 0;
   const pick = <T>(xs: T[]): T => xs[rng.int(xs.length)]!;
   for (let step = 0; step < STEPS; step++) {
@@ -130,6 +132,12 @@ function runSeed(seed: number): void {
         observe(c, o, where);
       }
     } else if (r < 75) {
+      if (c.slowDriver && rng.next() < 0.5) {
+        for (const id of ids) if (rng.next() < 0.5) c.finish(id);
+        c.process();
+        observe(c, o, where);
+        continue;
+      }
       const who = rng.next() < 0.5 ? ids : [pick(ids)];
       for (const id of who) c.core(id).tick();
     } else if (r < 85) {
@@ -199,6 +207,7 @@ function runSeed(seed: number): void {
     observe(c, o, where);
     if (step % 10 === 0) checkLogs(c, o, where);
   }
+  c.finishAll();
   checkLogs(c, o, `seed ${seed} end`);
   // Liveness after healing: a leader emerges and a new entry commits everywhere.
   c.heal();
@@ -251,7 +260,7 @@ test(`randomized safety: ${SEEDS.length} seeds with drops, reorders, duplicates,
     assert.ok(perSeed(coverage.snapshotsInstalled) >= 0.2, `too few snapshot installs: ${JSON.stringify(coverage)}`);
     assert.ok(perSeed(coverage.restarts) >= 4, `too few restarts: ${JSON.stringify(coverage)}`);
     assert.ok(perSeed(coverage.removedApplied) >= 0.1, `too few removals applied: ${JSON.stringify(coverage)}`);
-    assert.ok(perSeed(coverage.joinedApplied) >= 0.3, `too few joins applied: ${JSON.stringify(coverage)}`);
+    assert.ok(perSeed(coverage.joinedApplied) >= 0.2, `too few joins applied: ${JSON.stringify(coverage)}`);
     assert.ok(perSeed(coverage.committed) >= 7, `too few commits: ${JSON.stringify(coverage)}`);
   }
 });
