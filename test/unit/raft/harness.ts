@@ -99,6 +99,7 @@ export function text(e: Entry): string {
   return new TextDecoder().decode(e.data);
 }
 
+/** N cores on a simulated network with a model driver per member (see the module comment). */
 export class Cluster {
   readonly members = new Map<RaftId, Member>();
   /** Messages sent and not yet delivered, in send order. */
