@@ -140,6 +140,13 @@ export interface RaftConfig {
   maxInflightMsgs: number;
   /** Entries kept behind a snapshot for slow followers before they need InstallSnapshot (SwarmKit: 500). */
   logEntriesForSlowFollowers: number;
+  /** Upper bound on one proposal's payload; larger ones throw ProposalTooLargeError (default 1,572,864 B). */
+  maxProposalBytes?: number;
+  /**
+   * Upper bound on the payload bytes of the leader's uncommitted log tail; a proposal beyond it is refused
+   * (ResourceExhausted) until followers catch up (default 64 MiB). The leader's no-op is never refused.
+   */
+  maxUncommittedEntriesBytes?: number;
 }
 
 /** State a member restarts from (what its WAL and snapshot hold). */
@@ -217,6 +224,12 @@ export interface RaftCore {
   status(): RaftStatus;
   /** Ids of peers the leader heard from within the last election timeout (self included). Leader only. */
   reachablePeers(): RaftId[];
+  /**
+   * Optional driver feedback after sending a Snap to `to`: ok=true (sent) makes the leader wait for the
+   * follower's acknowledgement, then replicate from the snapshot index; ok=false (send failed) makes it probe
+   * the follower again at once instead of waiting for the snapshot retry timeout.
+   */
+  reportSnapshot?(to: RaftId, ok: boolean): void;
 }
 
 export interface RaftStatus {
