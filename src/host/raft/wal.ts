@@ -159,6 +159,7 @@ export class Wal {
       const isLast = i === found.length - 1;
       const validEnd = await replaySegment(fs, path, seg, isLast, replay, log);
       if (!isLast) continue;
+      replay.checkHoles();
       if (validEnd === 0) {
         // Not even a whole header survived: the segment was being created when the power went.
         if (found.length > 1) {
@@ -356,6 +357,8 @@ class Replay {
   private base = -1;
   private log: Entry[] = [];
   private ignoredMarkerIndex: number | undefined;
+  /** Entries (after, end] are missing below the current log, first noticed at (path, offset). */
+  private hole: { end: number; after: number; index: number; path: string; offset: number } | undefined;
 
   constructor(private readonly maxSnapshotIndex: number | undefined) {}
 
@@ -366,6 +369,7 @@ class Replay {
     }
     if (this.marker && m.index < this.marker.index) return;
     this.marker = m;
+    if (this.hole && m.index >= this.hole.end) this.hole = undefined;
     if (this.base === -1 || m.index >= this.base + this.log.length) {
       this.log = [];
       this.base = m.index;
@@ -375,24 +379,41 @@ class Replay {
     }
   }
 
-  /** Returns an error text for a gap, else undefined. */
-  applyEntry(e: Entry): string | undefined {
-    if (this.marker && e.index <= this.marker.index) return undefined;
+  /**
+   * Applies an entry read at (path, offset). A gap (index above lastIndex + 1) restarts the log at the entry
+   * and is remembered as a hole: it is legitimate only if a later marker covers it (the entries in between
+   * were in segments released behind that snapshot); {@link Replay.checkHoles} fails otherwise.
+   */
+  applyEntry(e: Entry, path: string, offset: number): void {
+    if (this.marker && e.index <= this.marker.index) return;
     if (this.base === -1) {
       this.base = e.index - 1;
       this.log = [e];
-      return undefined;
+      return;
     }
     const last = this.base + this.log.length;
-    if (e.index > last + 1) return `entry index ${e.index} leaves a gap after index ${last}`;
-    if (e.index <= this.base) {
+    if (e.index > last + 1) {
+      this.hole = { end: e.index - 1, after: last, index: e.index, path, offset };
       this.base = e.index - 1;
       this.log = [e];
-      return undefined;
+      return;
+    }
+    if (e.index <= this.base) {
+      if (this.hole) this.hole.end = Math.min(this.hole.end, e.index - 1);
+      this.base = e.index - 1;
+      this.log = [e];
+      return;
     }
     this.log.length = e.index - this.base - 1;
     this.log.push(e);
-    return undefined;
+  }
+
+  /** Throws DataLossError if entries are missing below the log and no snapshot marker covers them. */
+  checkHoles(): void {
+    const h = this.hole;
+    if (h && !(this.marker && this.marker.index >= h.end) && h.end > h.after) {
+      throw dataLoss(h.path, h.offset, `entry index ${h.index} leaves a gap after index ${h.after} that no snapshot marker covers`);
+    }
   }
 
   applyHardState(hs: HardState): void {
@@ -459,8 +480,7 @@ async function replaySegment(
         switch (fr.type) {
           case RecordType.Entry: {
             const e = decodeEntry(fr.payload);
-            const gap = replay.applyEntry(e);
-            if (gap) throw new PayloadError(gap);
+            replay.applyEntry(e, path, off);
             seg.maxEntryIndex = Math.max(seg.maxEntryIndex, e.index);
             break;
           }
