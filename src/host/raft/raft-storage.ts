@@ -97,6 +97,12 @@ export async function openRaftStorage(
     );
   }
   let entries = recovered.entries;
+  if (snapIndex === undefined && entries.length > 0 && entries[0]!.index !== 1) {
+    await wal.close();
+    throw new DataLossError(
+      `raft storage: the WAL in ${walPath} starts at entry ${entries[0]!.index} and there is no snapshot: entries 1..${entries[0]!.index - 1} are missing`,
+    );
+  }
   if (snapIndex !== undefined) {
     const first = entries[0]?.index;
     const last = entries.length > 0 ? entries[entries.length - 1]!.index : undefined;

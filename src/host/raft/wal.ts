@@ -359,6 +359,8 @@ class Replay {
   private ignoredMarkerIndex: number | undefined;
   /** Entries (after, end] are missing below the current log, first noticed at (path, offset). */
   private hole: { end: number; after: number; index: number; path: string; offset: number } | undefined;
+  /** Where the first entry of the replay was read (the log's start when no marker preceded it). */
+  private start: { path: string; offset: number } | undefined;
 
   constructor(private readonly maxSnapshotIndex: number | undefined) {}
 
@@ -389,6 +391,7 @@ class Replay {
     if (this.base === -1) {
       this.base = e.index - 1;
       this.log = [e];
+      this.start = { path, offset };
       return;
     }
     const last = this.base + this.log.length;
@@ -413,6 +416,15 @@ class Replay {
     const h = this.hole;
     if (h && !(this.marker && this.marker.index >= h.end) && h.end > h.after) {
       throw dataLoss(h.path, h.offset, `entry index ${h.index} leaves a gap after index ${h.after} that no snapshot marker covers`);
+    }
+    // The log began (in the oldest segment kept) above the marker: the entries in between were released
+    // although no kept snapshot covers them.
+    if (this.marker && this.start && this.log.length > 0 && this.base > this.marker.index) {
+      throw dataLoss(
+        this.start.path,
+        this.start.offset,
+        `the log starts at index ${this.base + 1} but the snapshot marker is at ${this.marker.index}: entries in between are missing`,
+      );
     }
   }
 
