@@ -271,3 +271,28 @@ test('overlapping calls run one at a time in call order', async () => {
   assert.deepEqual(r.recovered.hardState, hs(1, 49));
   await r.wal.close();
 });
+
+test('after a failed sync the WAL refuses further work instead of retrying the fsync', async () => {
+  const { fs, dir } = await makeFsEnv('sim');
+  let failSyncs = false;
+  const failing: typeof fs = Object.create(fs);
+  failing.openAppend = async (path: string) => {
+    const h = await fs.openAppend(path);
+    return {
+      append: (d: Uint8Array) => h.append(d),
+      sync: async () => {
+        if (failSyncs) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+        await h.sync();
+      },
+      size: () => h.size(),
+      close: () => h.close(),
+    };
+  };
+  const { wal } = await Wal.open(failing, dir, {}, new RecordingLogger());
+  await wal.save(hs(1, 0), entries(1, 2, 1));
+  failSyncs = true;
+  await assert.rejects(wal.save(undefined, [entry(3, 1)]), /EIO/);
+  failSyncs = false;
+  await assert.rejects(wal.save(undefined, [entry(3, 1)]), /an earlier write or sync failed \(Error: EIO/);
+  await assert.rejects(wal.saveSnapshotMarker(meta(1, 1)), FailedPreconditionError);
+});
