@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RealFs, SimFs, type Fs } from '../src/host/env/index.js';
 import { Wal } from '../src/host/raft/wal.js';
+import { crc32c } from '../src/host/raft/crc32c.js';
 import { RecordWriter, putEntry, putHardState } from '../src/host/raft/wal-record.js';
 import { EntryType, type Entry, type HardState } from '../src/host/raft/types.js';
 
@@ -118,6 +119,17 @@ async function main(): Promise<void> {
     const busyMs = cpu.latenciesMs.reduce((a, b) => a + b, 0);
     report('wal_b256_cpu_entries_per_s', (cpu.entries / busyMs) * 1000, 'entries/s');
     report('wal_b256_cpu_mb_per_s', (cpu.entries * (9 + 17 + entryBytes)) / busyMs / 1000, 'MB/s');
+    // The checksum alone, over 1 MiB buffers.
+    const buf = new Uint8Array(1 << 20).fill(3);
+    let sink = 0;
+    let n = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < (quick ? 300 : 1000)) {
+      sink ^= crc32c(buf);
+      n++;
+    }
+    report('crc32c_mb_per_s', (n * buf.length) / (performance.now() - t0) / 1000, 'MB/s');
+    if (sink === -1) console.log('unreachable');
   } finally {
     await rm(base, { recursive: true, force: true });
   }
