@@ -25,6 +25,8 @@ export class SimFs implements Fs {
   /** Mutating operations left before an injected crash; undefined = no crash scheduled. */
   private opsUntilCrash: number | undefined;
   private crashed = false;
+  /** Number of mutating operations performed so far (to size crashAfter loops in tests). */
+  mutatingOps = 0;
 
   /**
    * Schedules a simulated power loss: the next `mutatingOps` mutating operations (append, sync, writeFile,
@@ -37,9 +39,6 @@ export class SimFs implements Fs {
     }
     this.opsUntilCrash = mutatingOps;
   }
-
-  /** Number of mutating operations performed so far (to size crashAfter loops). */
-  mutatingOps = 0;
 
   /**
    * Simulates a power loss and reboot: every file reverts to its last synced content (with `opts.tornWrites`,
