@@ -91,7 +91,7 @@ export class SnapshotStore {
     await this.fs.syncDir(this.dir);
 
     const files = await this.list();
-    const doomed = files.slice(this.keepOld + 1);
+    const doomed = files.slice(this.keepOld + 1).filter((f) => f.name !== name);
     for (const f of doomed) await this.fs.unlink(posix.join(this.dir, f.name));
     if (doomed.length > 0) await this.fs.syncDir(this.dir);
   }
