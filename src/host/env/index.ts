@@ -6,3 +6,5 @@ export { RealTimers, SimTimers } from './timers.js';
 export type { Rng } from './rng.js';
 export { SeededRng, cryptoRng } from './rng.js';
 export type { Fs, FileHandle } from './fs.js';
+export { RealFs } from './fs-real.js';
+export { SimFs, SimulatedCrashError } from './fs-sim.js';
