@@ -255,14 +255,20 @@ export function parseCertificate(input: string | Uint8Array, field = 'certificat
   return out;
 }
 
-/** True when `cert`'s signature verifies with `issuerKey` (SHA-256, ECDSA or RSA). */
+/** True when `cert`'s signature verifies with `issuerKey` (SHA-256, ECDSA or RSA); false for any other key. */
 export function verifyCertificateSignature(cert: Uint8Array, issuerKey: KeyObject): boolean {
   const der = Buffer.from(cert);
   const outer = readTlv(der, 0);
   const tbs = readTlv(der, outer.contentStart);
   const [, alg, sig] = children(decode(der), 'certificate', 3);
   const sigBytes = primitiveBytes(sig!, 'certificate signature').subarray(1);
-  return verifySha256(der.subarray(tbs.start, tbs.end), sigBytes, issuerKey, alg!, 'certificate');
+  try {
+    return verifySha256(der.subarray(tbs.start, tbs.end), sigBytes, issuerKey, alg!, 'certificate');
+  } catch (e) {
+    // A signature algorithm that does not fit the key type means this key did not sign it.
+    if (e instanceof InvalidArgumentError) return false;
+    throw e;
+  }
 }
 
 /** The value of the first name attribute with `oidDotted`, or undefined. */
