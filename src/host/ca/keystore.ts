@@ -11,7 +11,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { createPublicKey } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { FailedPreconditionError } from '../api/errors.js';
 import { loadPrivateKey, spkiDer } from './keys.js';
 import { parseNodeIdentity, type NodeIdentity } from './node-identity.js';
@@ -55,7 +55,7 @@ let tmpCounter = 0;
  * bytes, fsync, close, rename over `path`, fsync of the folder.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void> {
-  const dir = join(path, '..');
+  const dir = dirname(path);
   const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
   const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {

@@ -64,8 +64,8 @@ export function encodeName(attrs: NameAttribute[]): Buffer {
 }
 
 /**
- * A random serial of `lengthBytes` bytes (default 16 = 128 bits of which 126 random): the top bit is cleared so
- * the INTEGER is positive and the next one set so its encoding is minimal, as RFC 5280 §4.1.2.2 requires.
+ * A serial number from 8..20 random bytes (the CA uses 16: 128 bits, 126 of them random): the top bit is
+ * cleared so the INTEGER is positive and the next one set so its encoding is minimal (RFC 5280 §4.1.2.2).
  */
 export function randomSerial(randomBytes: Uint8Array): Uint8Array {
   if (randomBytes.length < 8 || randomBytes.length > 20) throw new InvalidArgumentError(`serial: want 8..20 random bytes, got ${randomBytes.length}`);
@@ -236,6 +236,8 @@ export function parseCertificate(input: string | Uint8Array, field = 'certificat
       const parts = children(ext, `${field} extension`, 2);
       const id = readOid(parts[0]!);
       const value = primitiveBytes(parts[parts.length - 1]!, `${field} extension ${id}`);
+      // Only the extensions read here are decoded; others stay opaque (their contents need not be strict DER).
+      if (![OID.subjectKeyIdentifier, OID.authorityKeyIdentifier, OID.subjectAltName, OID.basicConstraints].includes(id as never)) continue;
       const v = decode(value);
       if (id === OID.subjectKeyIdentifier) out.subjectKeyId = primitiveBytes(v, `${field} subjectKeyIdentifier`);
       else if (id === OID.authorityKeyIdentifier) {

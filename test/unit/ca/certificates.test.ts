@@ -133,6 +133,19 @@ test('the identity of a node certificate reads back from PEM, DER and X509Certif
   }
 });
 
+test('the identity parser reads certificates made by openssl, extra extensions and IP SANs included', () => {
+  const g = openssl(tmp.dir, [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-keyout', 'o.key', '-out', 'o.crt', '-subj', '/O=clusterZ/OU=swarm-worker/CN=osslnode',
+    '-addext', 'nsComment=hello', '-addext', 'subjectAltName=DNS:swarm-worker,IP:127.0.0.1',
+  ]);
+  assert.equal(g.status, 0, g.out);
+  const pem = openssl(tmp.dir, ['x509', '-in', 'o.crt']).out;
+  const id = parseNodeIdentity(pem);
+  assert.deepEqual([id.nodeId, id.role, id.clusterId], ['osslnode', NodeRole.WORKER, 'clusterZ']);
+  assert.deepEqual(parseCertificate(pem).dnsNames, ['swarm-worker']);
+});
+
 test('a certificate without a swarm role is not a node identity', () => {
   assert.throws(() => parseNodeIdentity(root.certPem), (e) => e instanceof InvalidArgumentError && /no OU/.test(e.message));
 });
