@@ -49,11 +49,15 @@ export function encode(node: Asn1): Buffer {
 
 /**
  * Parses DER with forge, strictly and without guessing that BIT STRING contents are nested ASN.1 (a public key
- * or a signature inside a BIT STRING must stay opaque bytes).
+ * or a signature inside a BIT STRING must stay opaque bytes). Malformed input is an InvalidArgumentError.
  */
 export function decode(der: Uint8Array): Asn1 {
   const fromDer = asn1.fromDer as unknown as (bytes: string, opts: object) => Asn1;
-  return fromDer(toBin(der), { strict: true, parseAllBytes: true, decodeBitStrings: false });
+  try {
+    return fromDer(toBin(der), { strict: true, parseAllBytes: true, decodeBitStrings: false });
+  } catch (e) {
+    throw new InvalidArgumentError(`DER: ${(e as Error).message}`);
+  }
 }
 
 /** SEQUENCE of the given nodes. */

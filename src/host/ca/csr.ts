@@ -60,8 +60,7 @@ export function verifyCsr(csrPem: string): VerifiedCsr {
   try {
     root = decode(der);
   } catch (e) {
-    if (e instanceof InvalidArgumentError) throw e;
-    throw new InvalidArgumentError(`csr: not valid DER (${(e as Error).message})`);
+    throw new InvalidArgumentError(`csr: ${(e as Error).message}`);
   }
   const [info, alg, sig] = children(root, 'csr', 3);
   const fields = children(info!, 'csr info', 3);

@@ -100,6 +100,8 @@ export function rootDigestHex(rootPem: string): string {
  * from an hour ago for 20 years. The key is P-256 unless `algorithm` says otherwise (RSA exists for benchmarks).
  */
 export function createRootCA(env: { clock: Clock; rng: Rng }, opts: { algorithm?: KeyAlgorithm; validityMs?: number } = {}): RootCAMaterial {
+  const validityMs = opts.validityMs ?? ROOT_CA_VALIDITY_MS;
+  if (!Number.isInteger(validityMs) || validityMs <= 0) throw new InvalidArgumentError(`validityMs: must be a positive whole number of ms, got ${validityMs}`);
   const kp = generateKeyPair(opts.algorithm ?? 'p256');
   const spki = spkiDer(kp.publicKey);
   const now = env.clock.now();
@@ -110,7 +112,7 @@ export function createRootCA(env: { clock: Clock; rng: Rng }, opts: { algorithm?
       issuerNameDer: subject,
       subject: [{ oid: OID.commonName, value: CA_COMMON_NAME }],
       notBeforeMs: now - CERT_BACKDATE_MS,
-      notAfterMs: now + (opts.validityMs ?? ROOT_CA_VALIDITY_MS),
+      notAfterMs: now + validityMs,
       subjectPublicKeyDer: spki,
       extensions: [
         keyUsageExt([KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign]),

@@ -191,17 +191,20 @@ function readName(node: Asn1, what: string): NameAttribute[] {
 /** Parses certificate DER (or the first CERTIFICATE block of a PEM string). `field` names it in errors. */
 export function parseCertificate(input: string | Uint8Array, field = 'certificate'): ParsedCertificate {
   const der = typeof input === 'string' ? fromPem(input, 'CERTIFICATE', field) : Buffer.from(input);
-  let root: Asn1;
   try {
-    root = decode(der);
+    return parseCertificateDer(der, field);
   } catch (e) {
-    if (e instanceof InvalidArgumentError) throw e;
-    throw new InvalidArgumentError(`${field}: not DER (${(e as Error).message})`);
+    if (e instanceof InvalidArgumentError && e.message.startsWith(field)) throw e;
+    throw new InvalidArgumentError(`${field}: ${(e as Error).message}`);
   }
-  const [tbs] = children(root, field, 3);
+}
+
+function parseCertificateDer(der: Buffer, field: string): ParsedCertificate {
+  const [tbs] = children(decode(der), field, 3);
   const tf = children(tbs!, field, 6);
   let i = 0;
   if (tf[0]!.tagClass === Tag.Class.CONTEXT_SPECIFIC && tf[0]!.type === 0) i = 1;
+  if (tf.length < i + 6) throw new InvalidArgumentError(`${field}: TBSCertificate has ${tf.length} fields, want at least ${i + 6}`);
   const serial = primitiveBytes(tf[i]!, `${field} serial`);
   const issuer = readName(tf[i + 2]!, `${field} issuer`);
   const [nb, na] = children(tf[i + 3]!, `${field} validity`, 2);

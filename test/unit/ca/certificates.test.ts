@@ -267,3 +267,18 @@ test('a signer refuses a key that does not match its root certificate', () => {
   const other = createRootCA({ clock, rng });
   assert.throws(() => new RootCertificateAuthority({ certPem: root.certPem, keyPem: other.keyPem }, { clock, rng }), /root CA key: does not match/);
 });
+
+test('garbage where a certificate should be is an InvalidArgumentError naming the input', () => {
+  const good = Buffer.from(new X509Certificate(root.certPem).raw);
+  const cases: Record<string, string | Buffer> = {
+    'no PEM block': 'hello',
+    'empty DER in PEM': '-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----\n',
+    'truncated DER': good.subarray(0, good.length - 20),
+    'trailing bytes': Buffer.concat([good, Buffer.from([0])]),
+    'a SEQUENCE of nothing': Buffer.from([0x30, 0x00]),
+  };
+  for (const [name, input] of Object.entries(cases)) {
+    assert.throws(() => parseCertificate(input, 'peer cert'), (e) => e instanceof InvalidArgumentError && e.message.startsWith('peer cert'), name);
+    assert.throws(() => parseNodeIdentity(input), (e) => e instanceof InvalidArgumentError, name);
+  }
+});
