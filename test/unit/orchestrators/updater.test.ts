@@ -283,3 +283,13 @@ test('update config: validation names the field; unset config is lockstep; unnam
   assert.equal(carryUpdateConfig(prev, s.spec).update?.parallelism, 3);
   assert.equal(carryUpdateConfig(prev, { ...s.spec, update: cfg({ parallelism: 7 }) }).update?.parallelism, 7);
 });
+
+test('monitor window with sparse observations: a failure first seen long after the task ran is not counted', () => {
+  const w = new UpdateWorld(2, (t) => (t.spec.container.image === 'v2' ? { ...ok, failAfterRunningMs: 8_000 } : ok));
+  w.userUpdate('v2', cfg({ parallelism: 1, monitorMs: 5_000 }));
+  w.run(2_000);
+  assert.ok(w.log.some((e) => e.kind === 'state' && e.value === TaskState.RUNNING));
+  w.run(12_000, 10_000); // the next observation already shows the task FAILED, 10 s after it started running
+  assert.ok(w.log.some((e) => e.kind === 'state' && e.value === TaskState.FAILED));
+  assert.notEqual(w.svc.updateStatus?.state, UpdateState.PAUSED);
+});
