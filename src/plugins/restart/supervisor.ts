@@ -5,7 +5,7 @@
  * plus the time it next wants to be woken (`wakeAtMs`); the host runs the timer and calls `due` again.
  */
 import { NodeStatusState, TaskState, type Node, type Service, type Task } from '../../host/api/index.js';
-import { emptyPlan, newTaskFromService, type DelayedStart, type NewId, type Plan } from '../orchestrators/plan.js';
+import { emptyPlan, mergePlans, newTaskFromService, type DelayedStart, type NewId, type Plan, type RestartRequest } from '../orchestrators/plan.js';
 import { instanceKey, isGlobalKind, isJobKind, isTerminal, serviceKind, statusTimeMs } from '../orchestrators/slots.js';
 import { decide as defaultDecide, effectiveRestartPolicy, type RestartDecision, type RestartDecisionInput, type RestartHistory } from './default.js';
 
@@ -129,6 +129,34 @@ export class RestartSupervisor {
     h.totalRestarts++;
     h.restartTimesMs.push(atMs);
     if (pruneBeforeMs !== undefined) h.restartTimesMs = h.restartTimesMs.filter((t) => t > pruneBeforeMs);
+  }
+
+  /**
+   * Runs every restart request of a reconcile plan (`plan.restart`) and returns one merged plan: the host applies
+   * it in the same transaction as the reconcile's own plan. Deferred requests are returned for a later retry.
+   */
+  restartAll(
+    requests: readonly RestartRequest[],
+    ctx: { world: WorldView; service: (id: string) => Service | undefined; nowMs: number; newId: NewId },
+  ): { plan: Plan; deferred: string[]; wakeAtMs?: number } {
+    const plans: Plan[] = [];
+    const deferred: string[] = [];
+    let wake: number | undefined;
+    for (const r of requests) {
+      const task = ctx.world.task(r.taskId);
+      if (!task) continue;
+      const node = task.nodeId !== '' ? ctx.world.node(task.nodeId) : undefined;
+      const o = this.restart({ task, service: ctx.service(task.serviceId), node, nowMs: ctx.nowMs, newId: ctx.newId });
+      if (o.kind === 'deferred') deferred.push(r.taskId);
+      else if (o.kind === 'stopped') plans.push(o.plan);
+      else if (o.kind === 'restarted') {
+        plans.push(o.plan);
+        wake = wake === undefined ? o.wakeAtMs : Math.min(wake, o.wakeAtMs);
+      }
+    }
+    const out: { plan: Plan; deferred: string[]; wakeAtMs?: number } = { plan: mergePlans(...plans), deferred };
+    if (wake !== undefined) out.wakeAtMs = wake;
+    return out;
   }
 
   /**

@@ -18,7 +18,7 @@ import {
   stepUpdater,
   validateUpdateConfig,
 } from '../../../src/plugins/orchestrators/index.js';
-import { idGen, labelConstraints, service } from './fixtures.js';
+import { idGen, labelConstraints, node, nodesById, service, task } from './fixtures.js';
 import { UpdateWorld, type Behaviour } from './update-world.js';
 
 const ok: Behaviour = { startMs: 1_000, stopMs: 500 };
@@ -293,3 +293,23 @@ test('monitor window with sparse observations: a failure first seen long after t
   assert.ok(w.log.some((e) => e.kind === 'state' && e.value === TaskState.FAILED));
   assert.notEqual(w.svc.updateStatus?.state, UpdateState.PAUSED);
 });
+
+test('global services update node by node: the replacement goes on the same node', () => {
+  const svc = service({ id: 'g', mode: { global: {} }, specVersion: 2 });
+  svc.spec.update = cfg({ parallelism: 1 });
+  const old = (n: string) => ({ ...taskOf(svc, n), specVersion: 1, spec: { ...svc.spec.task, forceUpdate: 0, container: { ...svc.spec.task.container, image: 'old' } } });
+  const tasks = [old('a'), old('b')];
+  const nodes = nodesById(node('a'), node('b'));
+  const out = stepUpdater(initialUpdaterState(svc.id), { service: svc, slots: tasks.map((t) => [t]), tasks, nodes }, 0, { newId: idGen('x'), constraintsMet: labelConstraints });
+  assert.equal(out.actions.create.length, 1);
+  const created = out.actions.create[0]!;
+  assert.equal(created.nodeId, 'a');
+  assert.equal(created.slot, 0);
+  assert.equal(created.desiredState, TaskState.READY);
+  assert.deepEqual(out.actions.setDesired, [{ taskId: 'g-a', desiredState: TaskState.SHUTDOWN, reason: 'update: replaced (stop-first)' }]);
+  assert.deepEqual(out.nextState.queue, ['node:b']);
+});
+
+function taskOf(svc: ReturnType<typeof service>, nodeId: string) {
+  return task({ id: `g-${nodeId}`, svc, slot: 0, nodeId });
+}
