@@ -162,8 +162,10 @@ export interface UpdaterState {
   config: UpdateConfig;
   /** Dirty slots at the start of the run: the failure ratio's denominator. */
   dirtyCount: number;
-  /** Slot keys not dispatched yet, in order. */
+  /** Dirty slot keys of this run, in order; never mutated (steps share it), consumed through `queueHead`. */
   queue: string[];
+  /** Index of the next slot key of `queue` to dispatch. */
+  queueHead: number;
   inFlight: InFlightSlot[];
   monitored: MonitoredTask[];
   failures: number;
@@ -207,6 +209,7 @@ export function initialUpdaterState(serviceId: string): UpdaterState {
     config: { ...LOCKSTEP_UPDATE_CONFIG },
     dirtyCount: 0,
     queue: [],
+    queueHead: 0,
     inFlight: [],
     monitored: [],
     failures: 0,
@@ -230,7 +233,13 @@ export function stepUpdater(prev: UpdaterState, obs: UpdaterObservation, nowMs: 
   const kind = serviceKind(service.spec.mode);
   const st = service.updateStatus;
   const actions = emptyPlan();
-  let state: UpdaterState = structuredClone(prev);
+  // Copy-on-step: the queue is shared read-only; slots in flight and watched tasks are copied (finished ones dropped).
+  let state: UpdaterState = {
+    ...prev,
+    config: { ...prev.config },
+    inFlight: prev.inFlight.map((f) => ({ ...f })),
+    monitored: prev.monitored.filter((m) => !m.done).map((m) => ({ ...m })),
+  };
 
   if (state.specVersion !== service.specVersion) {
     // A new spec (or the first look after a leader change): cancel whatever ran and start a new run.
@@ -263,7 +272,15 @@ export function stepUpdater(prev: UpdaterState, obs: UpdaterObservation, nowMs: 
 
   if (state.phase !== 'updating' && state.phase !== 'monitoring') return { actions, nextState: state };
 
-  const byId = new Map(obs.tasks.map((t) => [t.id, t]));
+  // Only the tasks this run watches are looked up; dispatched slots add theirs below.
+  const wanted = new Set<string>();
+  for (const m of state.monitored) wanted.add(m.taskId);
+  for (const f of state.inFlight) {
+    if (f.newTaskId !== undefined) wanted.add(f.newTaskId);
+    for (const id of f.oldTaskIds) wanted.add(id);
+  }
+  const byId = new Map<string, Task>();
+  if (wanted.size > 0) for (const t of obs.tasks) if (wanted.has(t.id)) byId.set(t.id, t);
   const cfg = state.config;
 
   // 1. Failure monitoring of the tasks this run created.
@@ -295,8 +312,8 @@ export function stepUpdater(prev: UpdaterState, obs: UpdaterObservation, nowMs: 
   }
 
   // 2. Advance slots in flight; 3. dispatch queued slots to free workers.
-  const liveSlots = new Map<string, Task[]>();
-  for (const s of obs.slots) if (s.length > 0) liveSlots.set(instanceKey(kind, s[0]!), s);
+  let liveSlots: Map<string, Task[]> | undefined;
+  let windowEnd = 0;
   const workers = cfg.parallelism === 0 ? Number.POSITIVE_INFINITY : cfg.parallelism;
   let wake: number | undefined;
   const wakeAt = (t: number): void => {
@@ -336,16 +353,23 @@ export function stepUpdater(prev: UpdaterState, obs: UpdaterObservation, nowMs: 
   };
 
   state.inFlight = state.inFlight.filter((f) => !advance(f));
-  while (state.phase === 'updating' && state.inFlight.length < workers && state.queue.length > 0) {
-    const key = state.queue.shift()!;
+  while (state.phase === 'updating' && state.inFlight.length < workers && state.queueHead < state.queue.length) {
+    const key = state.queue[state.queueHead++]!;
+    if (!liveSlots || state.queueHead > windowEnd) {
+      // Look up the next window of keys (as many as there are free workers) in one pass over the slots.
+      const from = state.queueHead - 1;
+      windowEnd = Math.min(state.queue.length, from + Math.min(workers - state.inFlight.length, state.queue.length));
+      liveSlots = slotsByKey(obs.slots, kind, state.queue.slice(from, windowEnd));
+    }
     const slot = liveSlots.get(key);
     if (!slot) continue; // scaled away or node gone since the run started
+    for (const t of slot) byId.set(t.id, t);
     const f = dispatch(key, slot, service, obs, nowMs, ctx, cfg, actions, state);
     if (f.newTaskId !== undefined) createdNow.add(f.newTaskId);
     if (!advance(f)) state.inFlight.push(f);
   }
 
-  if (state.phase === 'updating' && state.queue.length === 0 && state.inFlight.length === 0) {
+  if (state.phase === 'updating' && state.queueHead >= state.queue.length && state.inFlight.length === 0) {
     state.phase = 'monitoring';
     state.monitorUntilMs = nowMs + (cfg.delayMs >= cfg.monitorMs ? cfg.delayMs + TAIL_MONITOR_EXTRA_MS : cfg.monitorMs);
   }
@@ -362,6 +386,20 @@ export function stepUpdater(prev: UpdaterState, obs: UpdaterObservation, nowMs: 
   return out;
 }
 
+/** The observed slots for the given keys only (matching on slot number or node id, without building every key). */
+function slotsByKey(slots: readonly Task[][], kind: ReturnType<typeof serviceKind>, keys: readonly string[]): Map<string, Task[]> {
+  const out = new Map<string, Task[]>();
+  const global = isGlobalKind(kind);
+  const want = new Set<string | number>(keys.map((k) => (global ? k.slice('node:'.length) : Number(k.slice('slot:'.length)))));
+  for (const s of slots) {
+    const first = s[0];
+    if (!first) continue;
+    const id = global ? first.nodeId : first.slot;
+    if (want.has(id)) out.set(global ? `node:${first.nodeId}` : `slot:${first.slot}`, s);
+  }
+  return out;
+}
+
 function completion(state: UpdaterState, startedAt: number, nowMs: number): UpdateStatus {
   return state.rollingBack
     ? status(UpdateState.ROLLBACK_COMPLETED, UPDATE_MESSAGES.rollbackCompleted, startedAt, nowMs)
@@ -371,6 +409,7 @@ function completion(state: UpdaterState, startedAt: number, nowMs: number): Upda
 function failureAction(state: UpdaterState, service: Service, taskId: string, nowMs: number, actions: Plan): UpdaterStep {
   state.phase = 'stopped';
   state.queue = [];
+  state.queueHead = 0;
   state.inFlight = [];
   const startedAt = service.updateStatus?.startedAt ?? nowMs;
   if (state.rollingBack) {

@@ -307,9 +307,24 @@ test('global services update node by node: the replacement goes on the same node
   assert.equal(created.slot, 0);
   assert.equal(created.desiredState, TaskState.READY);
   assert.deepEqual(out.actions.setDesired, [{ taskId: 'g-a', desiredState: TaskState.SHUTDOWN, reason: 'update: replaced (stop-first)' }]);
-  assert.deepEqual(out.nextState.queue, ['node:b']);
+  assert.deepEqual(out.nextState.queue.slice(out.nextState.queueHead), ['node:b']);
 });
 
 function taskOf(svc: ReturnType<typeof service>, nodeId: string) {
   return task({ id: `g-${nodeId}`, svc, slot: 0, nodeId });
 }
+
+test('a queued slot that disappeared (scaled away) is skipped and the worker takes the next one', () => {
+  const svc = service({ replicas: 4, specVersion: 2 });
+  svc.spec.update = cfg({ parallelism: 1, order: UpdateOrder.START_FIRST, monitorMs: 0 });
+  const olds = [1, 2, 3, 4].map((s) => ({ ...task({ id: `o${s}`, svc, slot: s, nodeId: 'n1' }), specVersion: 1, spec: { ...svc.spec.task, forceUpdate: 9 } }));
+  const nodes = nodesById(node('n1'));
+  const ctx = { newId: idGen('x'), constraintsMet: labelConstraints };
+  const first = stepUpdater(initialUpdaterState(svc.id), { service: svc, slots: olds.map((t) => [t]), tasks: olds, nodes }, 0, ctx);
+  assert.deepEqual(first.actions.create.map((t) => t.slot), [1]);
+  const running = { ...first.actions.create[0]!, status: { ...first.actions.create[0]!.status, state: TaskState.RUNNING } };
+  // Slot 2 is gone; slot 1 now holds its new running task.
+  const slots = [[olds[0]!, running], [olds[2]!], [olds[3]!]];
+  const second = stepUpdater(first.nextState, { service: svc, slots, tasks: [...olds, running], nodes }, 1_000, ctx);
+  assert.deepEqual(second.actions.create.map((t) => t.slot), [3]);
+});
