@@ -20,6 +20,7 @@ export type { JobInput, JobContext } from './jobs.js';
 export * from './reaper.js';
 export * from './constraint-enforcer.js';
 export * from './updater.js';
+export { startupFixups } from './startup.js';
 
 /** Version of the built-in orchestrators (bumped when their behaviour changes). */
 export const BUILTIN_ORCHESTRATOR_VERSION = '1.0.0';

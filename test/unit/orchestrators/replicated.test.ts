@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeAvailability, NodeStatusState, RestartCondition, TaskState, UpdateState } from '../../../src/host/api/index.js';
-import { reconcileReplicated } from '../../../src/plugins/orchestrators/index.js';
+import { reconcileReplicated, startupFixups } from '../../../src/plugins/orchestrators/index.js';
 import { desiredIds, idGen, node, nodesById, service, task, taskSpec } from './fixtures.js';
 
 const nodes = nodesById(node('n1'), node('n2'), node('n3'));
@@ -199,4 +199,10 @@ test('an equal count creates nothing and hands every slot to the updater', () =>
   assert.deepEqual(plan.create, []);
   assert.deepEqual(plan.setDesired, []);
   assert.deepEqual(plan.updaterSlots, [['a'], ['b']]);
+});
+
+test('leader start-up deletes the tasks of services that vanished', () => {
+  const svc = service();
+  const plan = startupFixups({ [svc.id]: svc }, [task({ id: 'keep', svc }), task({ id: 'stale', svc: service({ id: 'gone' }) })]);
+  assert.deepEqual(plan.remove, ['stale']);
 });

@@ -328,3 +328,19 @@ test('a queued slot that disappeared (scaled away) is skipped and the worker tak
   const second = stepUpdater(first.nextState, { service: svc, slots, tasks: [...olds, running], nodes }, 1_000, ctx);
   assert.deepEqual(second.actions.create.map((t) => t.slot), [3]);
 });
+
+test('a leader change in the middle of an update: a fresh updater resumes from the store and completes', () => {
+  const w = new UpdateWorld(6, () => ok);
+  w.userUpdate('v2', cfg({ parallelism: 2, delayMs: 2_000 }));
+  w.run(4_000);
+  const before = w.createdAt('v2').length;
+  assert.ok(before >= 2 && before < 6, `created ${before} before the leader change`);
+  w.state = initialUpdaterState(w.svc.id); // the new leader starts with no updater memory
+  w.run(90_000);
+  assert.equal(w.svc.updateStatus?.state, UpdateState.COMPLETED);
+  assert.equal(w.createdAt('v2').length, 6, 'no slot is replaced twice');
+  // Like SwarmKit, the new updater has no memory of the slots already in flight: only the still-dirty ones are
+  // queued, so for a moment up to 2 + 2 slots may be starting.
+  assert.ok(w.maxSlotsUpdating <= 4);
+  assert.ok(Object.values(w.liveImages()).every((imgs) => imgs.length === 1 && imgs[0] === 'v2'));
+});
