@@ -8,6 +8,7 @@ import {
   RestartCondition,
   TaskState,
   type Node,
+  type Resources,
   type RestartPolicy,
   type Service,
   type ServiceMode,
@@ -21,7 +22,7 @@ export function idGen(prefix = 'id'): () => string {
 }
 
 export function node(id: string, o: { availability?: NodeAvailability; state?: NodeStatusState; labels?: Record<string, string>; cpu?: number; mem?: number; generic?: Record<string, number>; genericNamed?: Record<string, string[]> } = {}): Node {
-  const resources: Node['description'] extends infer D ? D extends { resources: infer R } ? R : never : never = { nanoCpus: o.cpu ?? 4e9, memoryBytes: o.mem ?? 8 * 2 ** 30 };
+  const resources: Resources = { nanoCpus: o.cpu ?? 4e9, memoryBytes: o.mem ?? 8 * 2 ** 30 };
   if (o.generic) resources.generic = o.generic;
   if (o.genericNamed) resources.genericNamed = o.genericNamed;
   return {
