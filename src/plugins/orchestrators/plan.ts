@@ -50,7 +50,10 @@ export interface Plan {
   setDesired: DesiredStateChange[];
   /** Task records to delete outright (dead slots, tasks of deleted nodes). */
   remove: string[];
-  /** Delayed starts to arm (restart delay, wait for the old task). */
+  /**
+   * Delayed starts this plan armed (restart delay, wait for the old task). The restart supervisor that produced
+   * them already holds them; the host sets a timer for the earliest `notBeforeMs` and calls its `due` then.
+   */
   delayedStarts: DelayedStart[];
   /** Tasks to hand to the restart supervisor in the same pass (their slot counts as occupied meanwhile). */
   restart: RestartRequest[];
