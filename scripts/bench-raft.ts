@@ -10,7 +10,7 @@ import { RealTimers, cryptoRng, type Fs } from '../src/host/env/index.js';
 import { RealFs } from '../src/host/env/fs-real.js';
 import { createRaftCore } from '../src/host/raft/core.js';
 import { RaftNode } from '../src/host/raft/driver.js';
-import { openRaftStorage } from '../src/host/raft/storage.js';
+import { openRaftStorage } from '../src/host/raft/raft-storage.js';
 import type { Message, RaftId } from '../src/host/raft/types.js';
 
 const args = process.argv.slice(2);
@@ -57,8 +57,8 @@ async function startCluster(dir: string, fsync: boolean): Promise<{ nodes: RaftN
     });
   };
   for (const id of ids) {
-    const { storage, bootstrap } = await openRaftStorage(fs, join(dir, id), {});
-    bootstrap.initialVoters = ids;
+    const { storage, recovered } = await openRaftStorage(fs, join(dir, id), {}, { warn: (m) => console.warn(m) });
+    const bootstrap = { ...recovered, initialVoters: ids };
     const node = new RaftNode({
       config: {
         id,

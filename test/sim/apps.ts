@@ -1,6 +1,6 @@
 import type { AppFactory } from './cluster.js';
 import { kvApp } from './kv-app.js';
-import { storeApp } from './store-app.js';
+import { storeApp } from "./store-app.js";
 
 export type AppName = 'store' | 'kv';
 

@@ -3,8 +3,8 @@ import { SeededRng, SimTimers } from '../../src/host/env/index.js';
 import { SimFs } from '../../src/host/env/fs-sim.js';
 import { createRaftCore } from '../../src/host/raft/core.js';
 import { RaftNode, type StateMachine } from '../../src/host/raft/driver.js';
-import { openRaftStorage } from '../../src/host/raft/storage.js';
-import { NotLeaderError, Role, type Message, type RaftConfig, type RaftId } from '../../src/host/raft/types.js';
+import { openRaftStorage } from '../../src/host/raft/raft-storage.js';
+import { NotLeaderError, Role, type Message, type RaftBootstrap, type RaftConfig, type RaftId } from '../../src/host/raft/types.js';
 import { SimNetwork, type NetworkFaults } from './network.js';
 
 /** A violated safety or liveness property, with the simulated time it was seen at. */
@@ -34,6 +34,8 @@ interface Member {
   node?: RaftNode;
   app?: SimApp;
   alive: boolean;
+  /** True while its storage is being opened (so nothing starts it twice). */
+  starting?: boolean;
   /** Set once removed from the cluster: never restarted. */
   removed: boolean;
 }
@@ -113,9 +115,15 @@ export class SimCluster {
   /** (Re)starts a member from its disk. `initialVoters` only for a brand-new cluster. */
   async startMember(id: RaftId, initialVoters?: RaftId[]): Promise<void> {
     const m = this.members.get(id)!;
-    const { storage, bootstrap } = await openRaftStorage(m.fs, `/data/${id}`, {
-      logger: { warn: (msg) => this.trace(`${id} storage warning: ${msg}`) },
-    });
+    if (m.alive || m.starting) return;
+    m.starting = true;
+    const { storage, recovered } = await openRaftStorage(
+      m.fs,
+      `/data/${id}`,
+      { segmentSizeBytes: 64 * 1024 },
+      { warn: (msg) => this.trace(`${id} storage warning: ${msg}`) },
+    );
+    const bootstrap: RaftBootstrap = recovered;
     if (initialVoters !== undefined && bootstrap.snapshot === undefined && bootstrap.entries.length === 0) {
       bootstrap.initialVoters = initialVoters;
     }
@@ -149,6 +157,7 @@ export class SimCluster {
     m.node = node;
     m.app = app;
     m.alive = true;
+    m.starting = false;
     const started = node;
     this.net.attach(id, (msg) => started.step(msg));
     started.start();
@@ -202,7 +211,10 @@ export class SimCluster {
     }
   }
 
-  /** Adds a brand-new member through the leader. */
+  /**
+   * Adds a brand-new member through the leader. The member keeps running whatever the outcome: a proposal
+   * that timed out may still have committed, so only the leader's configuration says who is a voter.
+   */
   async addMember(): Promise<RaftId | undefined> {
     const l = this.leader();
     if (l === undefined) return undefined;
@@ -214,9 +226,7 @@ export class SimCluster {
       this.trace(`added ${id}`);
       return id;
     } catch (e) {
-      this.trace(`add ${id} refused: ${String(e)}`);
-      this.crash(id);
-      this.members.delete(id);
+      this.trace(`add ${id} not confirmed: ${String(e)}`);
       return undefined;
     }
   }
@@ -227,12 +237,10 @@ export class SimCluster {
     if (l === undefined) return false;
     try {
       await l.node!.proposeConfChange({ type: 'remove', id, context: new Uint8Array() });
-      const m = this.members.get(id)!;
-      m.removed = true;
       this.trace(`removed ${id}`);
       return true;
     } catch (e) {
-      this.trace(`remove ${id} refused: ${String(e)}`);
+      this.trace(`remove ${id} not confirmed: ${String(e)}`);
       return false;
     }
   }
@@ -252,21 +260,16 @@ export class SimCluster {
     if (this.violation) throw this.violation;
   }
 
-  /** Members that should converge: alive and not removed. */
-  private active(): Member[] {
-    return [...this.members.values()].filter((m) => m.alive && !m.removed);
-  }
-
   /**
    * After faults stop: heals the network, restarts crashed members, and waits (bounded, simulated) for a
-   * leader, every active member applying the same index and holding every acknowledged write.
+   * leader, every voter of the leader's configuration applying the same index with identical state, and every
+   * acknowledged write present. Members outside the configuration (removed, or added without success) are
+   * stopped, as a real removed manager would shut down.
    */
   async converge(boundMs: number): Promise<number> {
     this.net.heal();
     this.net.faults = { dropRate: 0, duplicateRate: 0, minDelayMs: 1, maxDelayMs: 5 };
     for (const m of this.members.values()) if (!m.alive && !m.removed) await this.startMember(m.id);
-    // Removed members that are still running are stopped (as a real removed manager would shut down).
-    for (const m of this.members.values()) if (m.removed && m.alive) this.crash(m.id);
     const start = this.timers.now();
     let lastProbe = '';
     while (this.timers.now() - start < boundMs) {
@@ -276,26 +279,51 @@ export class SimCluster {
         lastProbe = 'no leader';
         continue;
       }
-      // A write in the leader's term makes everything before it committed on a quorum.
-      if (!(await this.write(`converge-${this.timers.now()}`, 'x'))) {
+      // A write in the leader's term makes everything before it committed on a quorum. Never await a
+      // simulated operation directly: time only moves while run() fires timers.
+      let wrote: boolean | undefined;
+      void this.write(`converge-${this.timers.now()}`, 'x').then((ok) => (wrote = ok));
+      await this.run(300);
+      if (wrote !== true) {
         lastProbe = 'leader could not commit a write';
         continue;
       }
-      await this.run(300);
-      const act = this.active();
+      const voters = l.node!.status().voters;
+      for (const v of voters) {
+        if (!this.members.has(v)) throw new SimViolation(`leader's configuration names unknown member ${v}`);
+      }
+      for (const m of this.members.values()) {
+        if (!voters.includes(m.id) && m.alive && m.node !== undefined && !m.node.isLeader) {
+          m.removed = true;
+          this.crash(m.id);
+        }
+      }
+      const act = voters.map((v) => this.members.get(v)!);
+      if (act.some((m) => !m.alive)) {
+        lastProbe = 'a voter is not running yet';
+        continue;
+      }
       const applied = act.map((m) => m.node!.applied);
       const prints = new Set(act.map((m) => m.app!.fingerprint()));
       if (new Set(applied).size === 1 && prints.size === 1) {
-        this.checkAcked();
+        this.checkAcked(act);
         return this.timers.now() - start;
       }
       lastProbe = `applied ${JSON.stringify(applied)}, ${prints.size} distinct states`;
     }
-    throw new SimViolation(`no convergence within ${boundMs} ms after faults stopped (${lastProbe})`);
+    const states = [...this.members.values()]
+      .filter((m) => m.alive)
+      .map((m) => {
+        const st = m.node!.status();
+        return `${m.id}: ${st.role} term ${st.term} last ${st.lastIndex} commit ${st.commit} voters [${st.voters.join(',')}] removed [${st.removed.join(',')}]`;
+      });
+    throw new SimViolation(
+      `no convergence within ${boundMs} ms after faults stopped (${lastProbe})\n  ${states.join('\n  ')}`,
+    );
   }
 
-  private checkAcked(): void {
-    for (const m of this.active()) {
+  private checkAcked(members: Member[]): void {
+    for (const m of members) {
       for (const [k, v] of this.acked) {
         if (!m.app!.has(k, v)) throw new SimViolation(`acknowledged write ${k}=${v} lost on member ${m.id}`);
       }

@@ -62,7 +62,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
         const victim = pick(c.live().filter((m) => !m.removed).map((m) => m.id));
         if (victim !== undefined) c.crash(victim);
       } else if (roll < 0.76) {
-        const dead = pick([...c.members.values()].filter((m) => !m.alive && !m.removed).map((m) => m.id));
+        const dead = pick([...c.members.values()].filter((m) => !m.alive && !m.starting && !m.removed).map((m) => m.id));
         if (dead !== undefined) await c.startMember(dead);
       } else if (roll < 0.8) {
         const a = pick(ids);

@@ -254,6 +254,7 @@ class Raft implements RaftCore {
     if (this.electionElapsed >= this.cfg.electionTick) {
       this.electionElapsed = 0;
       if (this.leadTransferee !== '') this.leadTransferee = ''; // the transfer did not happen in time: abort
+      if (!this.voters.has(this.id)) this.handOffAfterSelfRemoval(); // removed leader: try another voter
     }
     const retryTicks = this.cfg.electionTick * SNAPSHOT_RETRY_ELECTION_TIMEOUTS;
     for (const pr of this.prs.values()) {
@@ -299,6 +300,27 @@ class Raft implements RaftCore {
     const r = this.proposeEntry(EntryType.ConfChange, encodeConfChange(cc));
     this.pendingConfIndex = r.index;
     return r;
+  }
+
+  /**
+   * A leader whose own removal was applied transfers leadership to the remaining voter with the highest
+   * match index (ties: lowest id, for determinism); with no voter left it simply steps down.
+   */
+  private handOffAfterSelfRemoval(): void {
+    let best: RaftId | '' = '';
+    let bestMatch = -1;
+    for (const id of [...this.voters].sort()) {
+      const pr = this.prs.get(id);
+      if (pr !== undefined && pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === '') {
+      this.becomeFollower(this.term, '');
+      return;
+    }
+    this.transferLeadership(best);
   }
 
   transferLeadership(to: RaftId): void {
@@ -789,7 +811,10 @@ class Raft implements RaftCore {
     this.confHistory.push({ index, conf: this.confState() });
     if (!live || this.role !== Role.Leader) return;
     if (cc.type === 'remove' && cc.id === this.id) {
-      this.becomeFollower(this.term, '');
+      // Stepping down at once could strand the remaining voters: they may not know yet that the removal is
+      // committed, so they still need this member's vote, which a longer log here would refuse. Keep
+      // leading (proposals refused) and hand leadership to the most caught-up voter instead.
+      this.handOffAfterSelfRemoval();
       return;
     }
     if (cc.type === 'remove') {

@@ -2,6 +2,7 @@ import type { Rng, TimerHandle, Timers } from '../env/index.js';
 import { DeadlineExceededError, ResourceExhaustedError, UnavailableError } from '../api/errors.js';
 import {
   EntryType,
+  MessageType,
   NotLeaderError,
   ProposalTooLargeError,
   Role,
@@ -17,14 +18,17 @@ import {
   type Snapshot,
   type SoftState,
 } from './types.js';
-import { decodeConfChange, encodeConfChange } from './confchange-codec.js';
+import { decodeConfChange } from './conf-change.js';
 
 /** Durable storage the driver writes to: the WAL plus the snapshot files. */
 export interface RaftStorage {
   /** Appends entries and the hard state with one sync (group commit). */
   save(hardState: HardState | undefined, entries: Entry[]): Promise<void>;
-  /** Persists a snapshot (atomically) and lets the log behind it be released. */
-  saveSnapshot(snapshot: Snapshot): Promise<void>;
+  /**
+   * Persists a snapshot (atomically) and lets the log behind it be released. `resetLog` is set for a snapshot
+   * received from the leader: it replaces the whole log, so entries above it must not survive a restart.
+   */
+  saveSnapshot(snapshot: Snapshot, opts?: { resetLog?: boolean }): Promise<void>;
 }
 
 /** The replicated application (the store). Apply must be deterministic: every member applies the same log. */
@@ -354,18 +358,25 @@ export class RaftNode {
         if (!this.core.hasReady()) break;
         const rd = this.core.ready();
         if (rd.softState !== undefined) this.onSoft(rd.softState);
-        if (rd.snapshot !== undefined) await this.o.storage.saveSnapshot(rd.snapshot);
+        if (rd.snapshot !== undefined) await this.o.storage.saveSnapshot(rd.snapshot, { resetLog: true });
         if (rd.entries.length > 0 || rd.hardState !== undefined) {
           await this.o.storage.save(rd.hardState, rd.entries);
         }
         if (this.stopped) break;
-        if (rd.messages.length > 0) this.o.send(rd.messages);
+        if (rd.messages.length > 0) {
+          this.o.send(rd.messages);
+          // Sends are fire and forget: report snapshots as delivered so the leader probes the follower
+          // again at once; if the snapshot was lost, the probe fails and the leader sends it again.
+          for (const m of rd.messages) if (m.type === MessageType.Snap) this.core.reportSnapshot?.(m.to, true);
+        }
         if (rd.snapshot !== undefined) this.applySnapshot(rd.snapshot);
         for (const e of rd.committedEntries) this.applyEntry(e);
         this.core.advance();
         await this.maybeSnapshot();
       }
     } catch (err) {
+      // A member stopped while persisting (shutdown, or a simulated crash) sees its storage fail: expected.
+      if (this.stopped) return;
       this.fatal = err;
       this.log.error('raft driver failed; stopping this member', { err: String(err) });
       this.stop();
@@ -447,4 +458,3 @@ export class RaftNode {
   }
 }
 
-export { encodeConfChange, decodeConfChange };

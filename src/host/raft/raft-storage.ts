@@ -47,11 +47,12 @@ export class DiskRaftStorage {
 
   /**
    * Persists a snapshot: the file first (atomic), then its marker in the WAL, then releases WAL segments
-   * wholly behind the oldest snapshot still kept (so a fallback to it still finds its entries).
+   * wholly behind the oldest snapshot still kept (so a fallback to it still finds its entries). With
+   * `resetLog` (a snapshot received from the leader) every entry above the snapshot is discarded too.
    */
-  async saveSnapshot(snapshot: Snapshot): Promise<void> {
+  async saveSnapshot(snapshot: Snapshot, opts: { resetLog?: boolean } = {}): Promise<void> {
     await this.snaps.save(snapshot);
-    await this.wal.saveSnapshotMarker(snapshot.metadata);
+    await this.wal.saveSnapshotMarker(snapshot.metadata, opts);
     this.keptSnapshotIndexes.unshift(snapshot.metadata.index);
     this.keptSnapshotIndexes.length = Math.min(this.keptSnapshotIndexes.length, this.keepOldSnapshots + 1);
     await this.wal.releaseTo(this.keptSnapshotIndexes[this.keptSnapshotIndexes.length - 1]!);

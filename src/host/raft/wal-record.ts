@@ -33,6 +33,11 @@ export enum RecordType {
   HardState = 3,
   /** A snapshot was persisted at (index, term, conf): entries up to index are covered by it. */
   SnapshotMarker = 4,
+  /**
+   * The log after `index` is discarded: written with the marker of a snapshot received from a leader, whose
+   * log replaces this member's whole log (a stale suffix written under an older leader must not survive).
+   */
+  LogReset = 5,
   /** The single record of a snapshot file: metadata then data. */
   SnapshotFile = 16,
 }
@@ -202,6 +207,21 @@ export function putSnapshotMarker(w: RecordWriter, m: SnapshotMetadata): void {
   w.end();
 }
 
+/** Writes a log-reset record: every entry above `index` recorded so far is discarded. */
+export function putLogReset(w: RecordWriter, index: number): void {
+  w.begin(RecordType.LogReset);
+  w.u64(index);
+  w.end();
+}
+
+/** Decodes a log-reset payload. */
+export function decodeLogReset(p: Uint8Array): number {
+  const r = new PayloadReader(p);
+  const index = r.u64();
+  r.done();
+  return index;
+}
+
 /** Writes the single record of a snapshot file: metadata, then the data (rest of payload). */
 export function putSnapshotFile(w: RecordWriter, m: SnapshotMetadata, data: Uint8Array): void {
   w.begin(RecordType.SnapshotFile);
@@ -223,6 +243,7 @@ const knownTypes = new Set<number>([
   RecordType.Entry,
   RecordType.HardState,
   RecordType.SnapshotMarker,
+  RecordType.LogReset,
   RecordType.SnapshotFile,
 ]);
 

@@ -18,6 +18,8 @@ import {
   decodeHardState,
   decodeSegmentHeader,
   decodeSnapshotMarker,
+  decodeLogReset,
+  putLogReset,
   frameHeaderBytes,
   maxRecordPayloadBytes,
   putEntry,
@@ -240,7 +242,7 @@ export class Wal {
    * Records that a snapshot at `meta` is durable (save the snapshot file first). Entries up to meta.index
    * become covered by it; recovery returns only the entries after it. One fdatasync.
    */
-  saveSnapshotMarker(meta: SnapshotMetadata): Promise<void> {
+  saveSnapshotMarker(meta: SnapshotMetadata, opts: { resetLog?: boolean } = {}): Promise<void> {
     return this.run(async () => {
       checkU64(meta.index, 'wal: snapshot marker index');
       checkU64(meta.term, 'wal: snapshot marker term');
@@ -254,9 +256,10 @@ export class Wal {
       let rolled: Segment | undefined;
       if (this.handle.size() >= this.segmentSizeBytes) rolled = this.beginSegment(w, meta);
       else putSnapshotMarker(w, meta);
+      if (opts.resetLog === true) putLogReset(w, meta.index);
       await this.write(w, rolled);
       this.marker = cloneMeta(meta);
-      if (meta.index >= this.lastIndex) this.lastIndex = meta.index;
+      if (meta.index >= this.lastIndex || opts.resetLog === true) this.lastIndex = meta.index;
       this.started = true;
     });
   }
@@ -381,6 +384,17 @@ class Replay {
     }
   }
 
+  /** Discards every entry above `index` (a snapshot from the leader replaced the whole log). */
+  applyLogReset(index: number): void {
+    if (this.base === -1) return;
+    if (index < this.base) {
+      this.log = [];
+      this.base = index;
+    } else if (this.base + this.log.length > index) {
+      this.log.length = index - this.base;
+    }
+  }
+
   /**
    * Applies an entry read at (path, offset). A gap (index above lastIndex + 1) restarts the log at the entry
    * and is remembered as a hole: it is legitimate only if a later marker covers it (the entries in between
@@ -502,6 +516,9 @@ async function replaySegment(
           case RecordType.SnapshotMarker:
             replay.applyMarker(decodeSnapshotMarker(fr.payload));
             break;
+          case RecordType.LogReset:
+            replay.applyLogReset(decodeLogReset(fr.payload));
+            break;
           default:
             throw new PayloadError(`record type ${fr.type} does not belong in a WAL segment`);
         }
@@ -525,7 +542,7 @@ function findValidFrame(buf: Uint8Array, from: number): number {
     const len = view.getUint32(p, true);
     if (len > maxRecordPayloadBytes || p + frameHeaderBytes + len > buf.length) continue;
     const t = buf[p + 4]!;
-    if (t < RecordType.SegmentHeader || t > RecordType.SnapshotMarker) continue;
+    if (t < RecordType.SegmentHeader || t > RecordType.LogReset) continue;
     if (readFrame(buf, p).ok) return p;
   }
   return -1;

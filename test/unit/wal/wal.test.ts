@@ -67,6 +67,29 @@ for (const kind of fsKinds) {
     });
   });
 
+  test(`${kind}: a snapshot marker with resetLog discards every entry above it, a plain marker keeps them`, async () => {
+    await withEnv(kind, async ({ fs, dir }) => {
+      const log = new RecordingLogger();
+      const { wal } = await Wal.open(fs, dir, {}, log);
+      await wal.save(hs(1, 0), entries(1, 10, 1));
+      await wal.saveSnapshotMarker(meta(4, 1));
+      await wal.close();
+      const kept = await Wal.open(fs, dir, {}, log);
+      assert.deepEqual(kept.recovered.entries, entries(5, 10, 1));
+      // A snapshot received from a new leader at index 6 replaces the whole log: 7..10 were stale.
+      await kept.wal.saveSnapshotMarker(meta(6, 3), { resetLog: true });
+      await kept.wal.close();
+      const reset = await Wal.open(fs, dir, {}, log);
+      assert.deepEqual(reset.recovered.snapshotMarker, meta(6, 3));
+      assert.deepEqual(reset.recovered.entries, []);
+      await reset.wal.save(undefined, entries(7, 8, 3));
+      await reset.wal.close();
+      const after = await Wal.open(fs, dir, {}, log);
+      assert.deepEqual(after.recovered.entries, entries(7, 8, 3));
+      await after.wal.close();
+    });
+  });
+
   test(`${kind}: save refuses entries that would leave a gap, go non-consecutive or sit under the marker`, async () => {
     await withEnv(kind, async ({ fs, dir }) => {
       const { wal } = await Wal.open(fs, dir, {}, new RecordingLogger());
