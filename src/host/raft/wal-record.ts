@@ -191,7 +191,8 @@ export function putHardState(w: RecordWriter, hs: HardState): void {
 }
 
 /** Writes snapshot metadata fields (shared by the WAL marker and the snapshot file). */
-function putMeta(w: RecordWriter, m: SnapshotMetadata): void {
+/** Writes snapshot metadata fields (shared with the raft message codec). */
+export function putMeta(w: RecordWriter, m: SnapshotMetadata): void {
   w.u64(m.index);
   w.u64(m.term);
   w.u32(m.conf.voters.length);
@@ -311,6 +312,14 @@ export class PayloadReader {
     return s;
   }
 
+  /** The next `n` bytes, copied. */
+  take(n: number): Uint8Array {
+    this.need(n);
+    const out = this.buf.slice(this.off, this.off + n);
+    this.off += n;
+    return out;
+  }
+
   /** The remaining bytes, copied (so the caller's entry does not pin the whole segment buffer). */
   rest(): Uint8Array {
     const out = this.buf.slice(this.off);
@@ -366,7 +375,8 @@ export function decodeHardState(p: Uint8Array): HardState {
   return { term, commit, vote };
 }
 
-function readMeta(r: PayloadReader): SnapshotMetadata {
+/** Reads snapshot metadata fields written by {@link putMeta}. */
+export function readMeta(r: PayloadReader): SnapshotMetadata {
   const index = r.u64();
   const term = r.u64();
   const voters: string[] = [];
