@@ -118,7 +118,7 @@ test('random walks: observed never decreases and never passes desired except by 
         if (d > desired) desired = d; // managers never lower it
       }
       const a = nextAction({ desired, observed, removed });
-      let next = observed;
+      let next: S = observed;
       if (a.kind === 'report') next = a.status.state;
       else if (a.kind === 'call') {
         const r = rng.int(4);
