@@ -11,6 +11,7 @@ import { ExecutorFatalError } from '../../src/host/agent/executor.js';
 import type { Controller, LogLine } from '../../src/host/agent/executor.js';
 import { TaskRunner } from '../../src/host/agent/task-runner.js';
 import { DockerExecutor, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_SLOT, LABEL_TASK_ID } from '../../src/plugins/executors/docker/index.js';
+import { pickDefaultExecutor } from '../../src/plugins/executors/index.js';
 import { eventually, makeTask } from '../support/tasks.js';
 
 const run = promisify(execFile);
@@ -167,4 +168,10 @@ test('an agent restart recovers a running container by id without restarting it'
   assert.equal((await c.wait()).exitCode, 137);
   await c.remove();
   await assert.rejects(executor().recover(handle, task), /is gone/);
+});
+
+test('pickDefaultExecutor picks docker when the engine answers', async (t) => {
+  if (!needEngine(t)) return;
+  const ex = await pickDefaultExecutor({ stateDir: '/nonexistent', nodeId: NODE, timers: new RealTimers(), docker });
+  assert.equal(ex.name, 'docker');
 });
