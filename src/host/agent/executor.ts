@@ -60,6 +60,12 @@ export interface LogLine {
 
 /** Drives one task's process or container. All calls are idempotent. */
 export interface Controller {
+  /**
+   * True when every call but `wait` is guaranteed to settle on its own within a bounded (simulated) time, as
+   * the sim executor's are: the runner then arms no timeout timer per call, which keeps thousands of simulated
+   * tasks cheap. Real executors leave it unset.
+   */
+  readonly selfBounded?: boolean;
   /** Creates the container / validates the command. Throws ExecutorFatalError (→ REJECTED) or ExecutorTemporaryError (retried). */
   prepare(): Promise<void>;
   /** Starts it; a no-op if it is running or has already run. */

@@ -184,6 +184,7 @@ export class TaskRunner {
 
   /** Races `p` against a timer of `ms`; the loser is ignored (a late rejection is swallowed). */
   private bounded<T>(p: Promise<T>, ms: number, op: string): Promise<T> {
+    if (this.controller.selfBounded) return p;
     return new Promise<T>((resolve, reject) => {
       const h: TimerHandle = this.timers.setTimeout(() => reject(new Error(`executor: ${op} did not finish within ${ms} ms`)), ms);
       p.then(

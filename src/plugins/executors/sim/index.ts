@@ -200,6 +200,8 @@ export class SimExecutor implements Executor {
 }
 
 class SimController implements Controller {
+  /** Every sim call settles after its configured simulated delay: no runner timeouts needed. */
+  readonly selfBounded = true;
   private readonly engine: SimEngine;
 
   constructor(
