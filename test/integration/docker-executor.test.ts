@@ -175,3 +175,11 @@ test('pickDefaultExecutor picks docker when the engine answers', async (t) => {
   const ex = await pickDefaultExecutor({ stateDir: '/nonexistent', nodeId: NODE, timers: new RealTimers(), docker });
   assert.equal(ex.name, 'docker');
 });
+
+test('a command the engine cannot start is a fatal start error (the task FAILS at STARTING)', async (t) => {
+  if (!needEngine(t)) return;
+  const c = executor().controller(dockerTask({ command: ['/no/such/binary'] }));
+  await c.prepare();
+  await assert.rejects(c.start(), (e: unknown) => e instanceof ExecutorFatalError && /no such file or directory|not found/i.test((e as Error).message));
+  await c.remove();
+});
