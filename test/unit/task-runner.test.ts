@@ -245,3 +245,53 @@ test('task db keeps records, statuses and handles across a reopen, written atomi
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/** A controller whose prepare hangs the first time; it records every call it gets. */
+class HangingOnceController {
+  readonly calls: string[] = [];
+  private prepares = 0;
+  prepare(): Promise<void> {
+    this.calls.push('prepare');
+    return this.prepares++ === 0 ? new Promise<void>(() => undefined) : Promise.resolve();
+  }
+  async start(): Promise<void> { this.calls.push('start'); }
+  wait(signal?: AbortSignal): Promise<never> {
+    this.calls.push('wait');
+    return new Promise((_, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted'))));
+  }
+  async shutdown(): Promise<void> { this.calls.push('shutdown'); }
+  async terminate(): Promise<void> { this.calls.push('terminate'); }
+  async remove(): Promise<void> { this.calls.push('remove'); }
+  async inspect() { return { running: true, pid: 7 }; }
+  handle(): TaskHandle { return { executor: 'fake', taskId: 't', data: {} }; }
+}
+
+test('a controller call that exceeds its bound counts as a temporary error and is retried', async () => {
+  const timers = new SimTimers(0);
+  const controller = new HangingOnceController();
+  const seen: TaskStatus[] = [];
+  const errors: string[] = [];
+  const runner = new TaskRunner({
+    task: makeTask(),
+    controller,
+    timers,
+    limits: { prepareTimeoutMs: 1000 },
+    onStatus: (s) => seen.push(s),
+    onError: (op, err, retry) => errors.push(`${op}:${retry}:${(err as Error).message}`),
+  });
+  const done = runner.run();
+  await settle();
+  timers.advance(999);
+  await settle();
+  assert.deepEqual(controller.calls, ['prepare']);
+  timers.advance(1);
+  await settle();
+  assert.deepEqual(errors, ['prepare:true:executor: prepare did not finish within 1000 ms']);
+  timers.advance(100); // first retry delay
+  await settle();
+  assert.deepEqual(controller.calls, ['prepare', 'prepare', 'start', 'wait']);
+  assert.equal(S[seen.at(-1)!.state], 'RUNNING');
+  runner.stop(); // detaches: the task is neither shut down nor killed
+  await done;
+  assert.deepEqual(controller.calls, ['prepare', 'prepare', 'start', 'wait']);
+});
