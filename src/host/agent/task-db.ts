@@ -109,7 +109,12 @@ export class TaskDb {
     while (this.dirty) {
       this.dirty = false;
       const body: FileShape = { version: 1, tasks: [...this.records.values()] };
-      await atomicWrite(this.path, JSON.stringify(body));
+      try {
+        await atomicWrite(this.path, JSON.stringify(body));
+      } catch (err) {
+        this.dirty = true; // the next change (or flush caller) tries again
+        throw err;
+      }
     }
   }
 }

@@ -158,7 +158,7 @@ export function applyOutcome(
       if (outcome.kind === 'fatal') return checkMonotonic(observed, { status: status(TaskState.FAILED, 'shutdown', outcome.message) });
       return checkMonotonic(observed, { status: status(TaskState.SHUTDOWN, 'shutdown') });
     case 'remove':
-      if (outcome.kind === 'fatal') return { removed: true };
+      // A fatal remove cannot be retried usefully: give up (the runner reports the error through onError).
       return { removed: true };
   }
 }
