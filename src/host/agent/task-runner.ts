@@ -1,0 +1,244 @@
+/**
+ * Drives one task's Controller through the pure state machine (task-machine.ts), reporting every status
+ * change through a callback. It reacts to desired-state changes (a stop aborts the running wait and shuts the
+ * task down with its stop grace period), retries temporary errors with backoff on the injected Timers, and
+ * bounds every controller call except `wait` (which is cancelled through its AbortSignal instead).
+ */
+import { TaskState } from '../api/objects.js';
+import type { Task, TaskStatus } from '../api/objects.js';
+import type { Timers, TimerHandle } from '../env/index.js';
+import { isFatal } from './executor.js';
+import type { Controller, TaskHandle } from './executor.js';
+import { DEFAULT_BACKOFF, applyOutcome, isTerminal, nextAction } from './task-machine.js';
+import type { BackoffConfig, ControllerOp, MachineState, Outcome, StatusChange } from './task-machine.js';
+
+/** Upper bounds on controller calls, in milliseconds. A call that exceeds its bound counts as a temporary error. */
+export interface RunnerLimits {
+  /** prepare may pull an image: generous. */
+  prepareTimeoutMs: number;
+  startTimeoutMs: number;
+  /** Added to the task's stop grace period to bound shutdown. */
+  shutdownExtraMs: number;
+  removeTimeoutMs: number;
+  inspectTimeoutMs: number;
+}
+
+/** Default call bounds (ms). */
+export const DEFAULT_RUNNER_LIMITS: RunnerLimits = {
+  prepareTimeoutMs: 300_000,
+  startTimeoutMs: 60_000,
+  shutdownExtraMs: 30_000,
+  removeTimeoutMs: 60_000,
+  inspectTimeoutMs: 10_000,
+};
+
+/** Stop grace period used when the task spec leaves it at 0/undefined (SwarmKit's default, 10 s). */
+export const DEFAULT_STOP_GRACE_MS = 10_000;
+
+/** Options of a {@link TaskRunner}. */
+export interface TaskRunnerOptions {
+  task: Task;
+  controller: Controller;
+  timers: Timers;
+  /** Called on every status change (persist it, then report it); `handle` lets a restarted agent recover. */
+  onStatus: (status: TaskStatus, handle: TaskHandle) => void;
+  /** Status to resume from (after recovery); defaults to `task.status`. */
+  initialStatus?: TaskStatus;
+  backoff?: BackoffConfig;
+  limits?: Partial<RunnerLimits>;
+  /** Told about every failed controller call (for logs); must not throw. */
+  onError?: (op: ControllerOp, err: unknown, willRetry: boolean) => void;
+}
+
+/** Runs one task. Create, call {@link TaskRunner.run}, feed desired-state changes, {@link TaskRunner.stop} to detach. */
+export class TaskRunner {
+  private readonly controller: Controller;
+  private readonly timers: Timers;
+  private readonly limits: RunnerLimits;
+  private readonly backoff: BackoffConfig;
+  private desired: TaskState;
+  private current: TaskStatus;
+  private removed = false;
+  private stopped = false;
+  private callAbort: AbortController | undefined;
+  private currentOp: ControllerOp | undefined;
+  private wake: (() => void) | undefined;
+  private attempt = 0;
+
+  constructor(private readonly opts: TaskRunnerOptions) {
+    this.controller = opts.controller;
+    this.timers = opts.timers;
+    this.limits = { ...DEFAULT_RUNNER_LIMITS, ...opts.limits };
+    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.desired = opts.task.desiredState;
+    this.current = { ...(opts.initialStatus ?? opts.task.status) };
+  }
+
+  /** The last status reported (or the initial one). */
+  get status(): TaskStatus {
+    return this.current;
+  }
+
+  /** The desired state the runner currently works towards. */
+  get desiredState(): TaskState {
+    return this.desired;
+  }
+
+  /** True when nothing is left to do: the task ended and, if it was to be removed, it was. */
+  get finished(): boolean {
+    return isTerminal(this.current.state) && (this.desired < TaskState.REMOVE || this.removed);
+  }
+
+  /** Applies a new desired state from the manager; it is never lowered (a lower value is ignored). */
+  setDesired(state: TaskState): void {
+    if (state <= this.desired) return;
+    this.desired = state;
+    if (state >= TaskState.SHUTDOWN && this.currentOp === 'wait') this.callAbort?.abort();
+    this.poke();
+  }
+
+  /** Stops driving the task WITHOUT touching it (agent shutdown or executor swap): it keeps running. */
+  stop(): void {
+    this.stopped = true;
+    this.callAbort?.abort();
+    this.poke();
+  }
+
+  /** Drives the task until {@link TaskRunner.stop}. Never rejects: controller errors become statuses or retries. */
+  async run(): Promise<void> {
+    while (!this.stopped) {
+      const state: MachineState = { desired: this.desired, observed: this.current.state, removed: this.removed };
+      const action = nextAction(state);
+      if (action.kind === 'report') {
+        this.emit(action.status);
+        continue;
+      }
+      if (action.kind === 'idle') {
+        await this.sleep(undefined);
+        continue;
+      }
+      const op = action.op;
+      const ac = new AbortController();
+      this.callAbort = ac;
+      this.currentOp = op;
+      let outcome: Outcome;
+      try {
+        outcome = await this.call(op, ac.signal);
+      } finally {
+        this.callAbort = undefined;
+        this.currentOp = undefined;
+      }
+      if (this.stopped) break;
+      if (ac.signal.aborted && outcome.kind !== 'exited' && outcome.kind !== 'ok') continue; // desired changed under a wait
+      // Decide with the desired state as it is now: an exit that races a stop request is the shutdown.
+      const decision = applyOutcome({ ...state, desired: this.desired }, op, outcome, this.attempt, this.backoff);
+      if (outcome.kind === 'temporary' || outcome.kind === 'fatal') {
+        this.opts.onError?.(op, new Error(outcome.message), decision.retryAfterMs !== undefined);
+      }
+      if (decision.retryAfterMs !== undefined) {
+        this.attempt++;
+        await this.sleep(decision.retryAfterMs);
+        continue;
+      }
+      this.attempt = 0;
+      if (decision.removed) this.removed = true;
+      if (decision.status) {
+        if (decision.status.state === TaskState.RUNNING) await this.fillContainer();
+        this.emit(decision.status);
+      }
+    }
+  }
+
+  private async call(op: ControllerOp, signal: AbortSignal): Promise<Outcome> {
+    const c = this.controller;
+    try {
+      switch (op) {
+        case 'prepare':
+          await this.bounded(c.prepare(), this.limits.prepareTimeoutMs, op);
+          return { kind: 'ok' };
+        case 'start':
+          await this.bounded(c.start(), this.limits.startTimeoutMs, op);
+          return { kind: 'ok' };
+        case 'wait':
+          return { kind: 'exited', exit: await c.wait(signal) };
+        case 'shutdown': {
+          const grace = this.graceMs();
+          await this.bounded(c.shutdown(grace), grace + this.limits.shutdownExtraMs, op);
+          return { kind: 'ok' };
+        }
+        case 'remove':
+          await this.bounded(c.remove(), this.limits.removeTimeoutMs, op);
+          return { kind: 'ok' };
+      }
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (signal.aborted) return { kind: 'temporary', message: 'aborted' };
+      return isFatal(err) ? { kind: 'fatal', message } : { kind: 'temporary', message };
+    }
+  }
+
+  private graceMs(): number {
+    const g = this.opts.task.spec?.container?.stopGracePeriodMs;
+    return g !== undefined && g > 0 ? g : DEFAULT_STOP_GRACE_MS;
+  }
+
+  /** Races `p` against a timer of `ms`; the loser is ignored (a late rejection is swallowed). */
+  private bounded<T>(p: Promise<T>, ms: number, op: string): Promise<T> {
+    if (this.controller.selfBounded) return p;
+    return new Promise<T>((resolve, reject) => {
+      const h: TimerHandle = this.timers.setTimeout(() => reject(new Error(`executor: ${op} did not finish within ${ms} ms`)), ms);
+      p.then(
+        (v) => {
+          this.timers.clearTimeout(h);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.timers.clearTimeout(h);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  private async fillContainer(): Promise<void> {
+    try {
+      const info = await this.bounded(this.controller.inspect(), this.limits.inspectTimeoutMs, 'inspect');
+      this.current.container = { containerId: info.containerId ?? '', pid: info.pid ?? 0, exitCode: 0 };
+    } catch {
+      // The pid/container id are informative only; the status is reported without them.
+    }
+  }
+
+  private emit(change: StatusChange): void {
+    const container = this.current.container ?? { containerId: '', pid: 0, exitCode: 0 };
+    const next: TaskStatus = {
+      timestamp: this.timers.now(),
+      state: change.state,
+      message: change.message,
+      err: change.err,
+      container: change.exitCode !== undefined ? { ...container, exitCode: change.exitCode } : container,
+      appliedBy: '',
+      appliedAt: 0,
+    };
+    this.current = next;
+    this.opts.onStatus({ ...next, container: { ...next.container! } }, this.controller.handle());
+  }
+
+  /** Waits for `ms` (or, when undefined, indefinitely) or until a desired-state change or stop. */
+  private sleep(ms: number | undefined): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let h: TimerHandle | undefined;
+      this.wake = () => {
+        if (h) this.timers.clearTimeout(h);
+        this.wake = undefined;
+        resolve();
+      };
+      if (ms !== undefined) h = this.timers.setTimeout(() => this.poke(), ms);
+    });
+  }
+
+  private poke(): void {
+    this.wake?.();
+  }
+}
