@@ -5,7 +5,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 
 /** WASM targets: [entry, output, extra asc flags]. */
-export const wasmTargets = [];
+export const wasmTargets = [
+  // The built-in scheduler: filter pipeline + spread + preferences over the node table (src/host/scheduler).
+  ['assembly/scheduler/index.ts', 'build/scheduler.wasm', ['--runtime', 'stub', '--importMemory', '-O3', '--noAssert']],
+  // Example third-party strategy built with the SDK (shared memory, runs in a worker).
+  ['examples/binpack/assembly/index.ts', 'build/strategy-binpack.wasm', ['--runtime', 'stub', '--importMemory', '--sharedMemory', '--initialMemory', '16', '--maximumMemory', '1024', '--enable', 'threads', '-O3', '--noAssert']],
+];
 
 mkdirSync('build', { recursive: true });
 for (const [entry, out, flags] of wasmTargets) {

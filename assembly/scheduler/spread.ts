@@ -1,0 +1,318 @@
+// SwarmKit's spread strategy over the column table: a decision tree per placement-preference level, leaves
+// keeping the best <= n eligible nodes, SwarmKit's per-branch arithmetic, and the leaf filling rule.
+// Deterministic orders (documented in docs/scheduler.md): tasks in group order, branches in order of first
+// appearance in row order, equally good nodes by row.
+import { T_ROWS, T_LIVE, T_FAIL, T_SCRATCH, T_SCRATCHLEN, G_N, G_PREFCOUNT, G_PREF, G_OUT, G_PRENODES } from './layout';
+import { T, G, hdr, grp, svcCol, totalCol, process, addTask } from './filters';
+
+const MAX_FAILURES: i32 = 5;
+const TN_BYTES: usize = 40; // tree node: tasks, firstChild, nextSibling, lastChild, leafStart, leafLen, leafCap, collapsed, noRoom, count
+
+let failCol: usize = 0;
+let treeBase: usize = 0;
+let treeCount: i32 = 0;
+let hashBase: usize = 0;
+let hashCap: u32 = 0;
+let leafOf: usize = 0;
+let leafNodes: usize = 0;
+let failedStamp: usize = 0;
+let stamp: i32 = 0;
+let invocation: i32 = 0;
+let nextTask: i32 = 0;
+let groupN: i32 = 0;
+let outBase: usize = 0;
+
+@inline function tn(i: i32, field: i32): usize {
+  return treeBase + <usize>i * TN_BYTES + (<usize>field << 2);
+}
+@inline function tget(i: i32, f: i32): i32 {
+  return load<i32>(tn(i, f));
+}
+@inline function tset(i: i32, f: i32, v: i32): void {
+  store<i32>(tn(i, f), v);
+}
+const F_TASKS = 0, F_FIRST = 1, F_NEXT = 2, F_LAST = 3, F_LSTART = 4, F_LLEN = 5, F_LCAP = 6, F_COLL = 7, F_NOROOM = 8, F_COUNT = 9;
+
+/** Scratch bytes one call needs for `rows` rows and `levels` preference levels. */
+export function scratchBytes(rows: u32, levels: u32): u32 {
+  const trees: u32 = 1 + rows * levels;
+  let hc: u32 = 16;
+  while (hc < trees * 2) hc <<= 1;
+  return trees * <u32>TN_BYTES + hc * 12 + rows * 12 + 64;
+}
+
+@inline function fkey(row: u32): i32 {
+  const f = load<i32>(failCol + (<usize>row << 2));
+  return f >= MAX_FAILURES ? f : 0;
+}
+
+/** Go's nodeLess: failures (when either has >= 5), then tasks of the service, then total tasks. */
+@inline function nodeLess(a: u32, b: u32): bool {
+  const fa = fkey(a);
+  const fb = fkey(b);
+  if (fa != fb) return fa < fb;
+  const sa = load<i32>(svcCol + (<usize>a << 2));
+  const sb = load<i32>(svcCol + (<usize>b << 2));
+  if (sa != sb) return sa < sb;
+  return load<i32>(totalCol + (<usize>a << 2)) < load<i32>(totalCol + (<usize>b << 2));
+}
+
+/** nodeLess with the row as final tie-break: a total order. */
+@inline function lessTotal(a: u32, b: u32): bool {
+  if (nodeLess(a, b)) return true;
+  if (nodeLess(b, a)) return false;
+  return a < b;
+}
+
+function newTree(): i32 {
+  const i = treeCount++;
+  memory.fill(tn(i, 0), 0, TN_BYTES);
+  tset(i, F_FIRST, -1);
+  tset(i, F_NEXT, -1);
+  tset(i, F_LAST, -1);
+  return i;
+}
+
+function child(parent: i32, value: u32): i32 {
+  let s = ((<u32>parent * 0x9e3779b1) ^ (value * 0x85ebca6b)) & (hashCap - 1);
+  for (;;) {
+    const e = hashBase + <usize>s * 12;
+    const p = load<i32>(e);
+    if (p == 0) {
+      const c = newTree();
+      store<i32>(e, parent + 1);
+      store<u32>(e + 4, value);
+      store<i32>(e + 8, c);
+      const last = tget(parent, F_LAST);
+      if (last < 0) tset(parent, F_FIRST, c);
+      else tset(last, F_NEXT, c);
+      tset(parent, F_LAST, c);
+      return c;
+    }
+    if (p == parent + 1 && load<u32>(e + 4) == value) return load<i32>(e + 8);
+    s = (s + 1) & (hashCap - 1);
+  }
+  return -1;
+}
+
+@inline function hp(leaf: i32, k: i32): usize {
+  return leafNodes + (<usize>(tget(leaf, F_LSTART) + k) << 2);
+}
+
+function siftDown(leaf: i32, i0: i32, len: i32): void {
+  let i = i0;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= len) return;
+    let m = l;
+    if (l + 1 < len && lessTotal(load<u32>(hp(leaf, l)), load<u32>(hp(leaf, l + 1)))) m = l + 1;
+    const vi = load<u32>(hp(leaf, i));
+    const vm = load<u32>(hp(leaf, m));
+    if (!lessTotal(vi, vm)) return;
+    store<u32>(hp(leaf, i), vm);
+    store<u32>(hp(leaf, m), vi);
+    i = m;
+  }
+}
+
+function siftUp(leaf: i32, i0: i32): void {
+  let i = i0;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    const vp = load<u32>(hp(leaf, p));
+    const vi = load<u32>(hp(leaf, i));
+    if (!lessTotal(vp, vi)) return;
+    store<u32>(hp(leaf, i), vp);
+    store<u32>(hp(leaf, p), vi);
+    i = p;
+  }
+}
+
+/** Sorts a leaf's nodes best first (heapsort over the max-heap by the total order). */
+function sortLeaf(leaf: i32): void {
+  const len = tget(leaf, F_LLEN);
+  for (let i = (len >> 1) - 1; i >= 0; i--) siftDown(leaf, i, len);
+  for (let end = len - 1; end > 0; end--) {
+    const top = load<u32>(hp(leaf, 0));
+    store<u32>(hp(leaf, 0), load<u32>(hp(leaf, end)));
+    store<u32>(hp(leaf, end), top);
+    siftDown(leaf, 0, end);
+  }
+}
+
+function orderedNodes(leaf: i32): i32 {
+  if (tget(leaf, F_COLL) != 0) {
+    let len = tget(leaf, F_LLEN);
+    let j = 0;
+    for (let i = 0; i < len; i++) {
+      const r = load<u32>(hp(leaf, i));
+      if (process(r)) {
+        store<u32>(hp(leaf, j), r);
+        j++;
+      }
+    }
+    tset(leaf, F_LLEN, j);
+  }
+  tset(leaf, F_COLL, 1);
+  sortLeaf(leaf);
+  return tget(leaf, F_LLEN);
+}
+
+function onNodes(leaf: i32, count: i32, n: i32): i32 {
+  let scheduled = 0;
+  stamp++;
+  let iter = 0;
+  while (nextTask < groupN) {
+    const row = load<u32>(hp(leaf, iter % count));
+    addTask(row);
+    store<i32>(outBase + (<usize>nextTask << 2), <i32>row);
+    nextTask++;
+    scheduled++;
+    if (scheduled == n) return scheduled;
+    if (iter + 1 < count) {
+      if (nodeLess(load<u32>(hp(leaf, iter + 1)), row)) iter++;
+    } else {
+      iter++;
+    }
+    const orig = iter;
+    for (;;) {
+      const k = iter % count;
+      const fs = failedStamp + (<usize>k << 2);
+      if (load<i32>(fs) != stamp && process(load<u32>(hp(leaf, k)))) break;
+      store<i32>(fs, stamp);
+      iter++;
+      if (iter - orig == count) return scheduled;
+    }
+  }
+  return scheduled;
+}
+
+function onSubtree(tree: i32, n: i32): i32 {
+  if (tget(tree, F_FIRST) < 0) {
+    const count = orderedNodes(tree);
+    if (count == 0) return 0;
+    return onNodes(tree, count, n);
+  }
+  const inv = ++invocation;
+  let scheduled = 0;
+  let usable = tget(tree, F_TASKS);
+  let branches = 0;
+  for (let c = tget(tree, F_FIRST); c >= 0; c = tget(c, F_NEXT)) branches++;
+  let noRoom = 0;
+  while (scheduled != n && noRoom != branches) {
+    const b = branches - noRoom;
+    const total = usable + n - scheduled;
+    const desired = total / b;
+    let remainder = total % b;
+    for (let c = tget(tree, F_FIRST); c >= 0; c = tget(c, F_NEXT)) {
+      if (scheduled == n) break;
+      if (tget(c, F_NOROOM) == inv) continue;
+      const ct = tget(c, F_TASKS);
+      if (ct < desired || (ct == desired && remainder > 0)) {
+        let toAssign = desired - ct;
+        if (remainder > 0) toAssign++;
+        if (toAssign > n - scheduled) toAssign = n - scheduled;
+        const res = onSubtree(c, toAssign);
+        if (res < toAssign) {
+          tset(c, F_NOROOM, inv);
+          noRoom++;
+          usable -= ct;
+        } else if (remainder > 0) {
+          remainder--;
+        }
+        scheduled += res;
+      }
+    }
+  }
+  return scheduled;
+}
+
+/** Schedules one task group; writes the row per task to G_OUT (-1 = unplaced) and returns how many were placed. */
+export function scheduleGroup(): i32 {
+  groupN = <i32>grp(G_N);
+  outBase = <usize>grp(G_OUT);
+  failCol = <usize>hdr(T_FAIL);
+  const rows = hdr(T_ROWS);
+  const levels = grp(G_PREFCOUNT);
+  const live = <usize>hdr(T_LIVE);
+  const need = scratchBytes(rows, levels);
+  if (hdr(T_SCRATCHLEN) < need) unreachable();
+  // scratch: tree nodes | hash | leafOf | leafNodes | failedStamp
+  const trees: u32 = 1 + rows * levels;
+  hashCap = 16;
+  while (hashCap < trees * 2) hashCap <<= 1;
+  treeBase = <usize>hdr(T_SCRATCH);
+  hashBase = treeBase + <usize>trees * TN_BYTES;
+  leafOf = hashBase + <usize>hashCap * 12;
+  leafNodes = leafOf + (<usize>rows << 2);
+  failedStamp = leafNodes + (<usize>rows << 2);
+  memory.fill(hashBase, 0, <usize>hashCap * 12);
+  memory.fill(failedStamp, 0, <usize>rows << 2);
+  treeCount = 0;
+  stamp = 0;
+  invocation = 0;
+  nextTask = 0;
+  for (let k = 0; k < groupN; k++) store<i32>(outBase + (<usize>k << 2), -1);
+  if (groupN == 0) return 0;
+
+  const root = newTree();
+  const prefs = <usize>grp(G_PREF);
+  for (let r: u32 = 0; r < rows; r++) {
+    if (load<u8>(live + r) == 0) continue;
+    const own = load<i32>(svcCol + (<usize>r << 2));
+    let t = root;
+    tset(t, F_TASKS, tget(t, F_TASKS) + own);
+    for (let l: u32 = 0; l < levels; l++) {
+      const col = <usize>load<u32>(prefs + (<usize>l << 2));
+      const v = col == 0 ? 0 : load<u32>(col + (<usize>r << 2));
+      t = child(t, v);
+      tset(t, F_TASKS, tget(t, F_TASKS) + own);
+    }
+    store<i32>(leafOf + (<usize>r << 2), t);
+    tset(t, F_COUNT, tget(t, F_COUNT) + 1);
+  }
+  let start = 0;
+  for (let i = 0; i < treeCount; i++) {
+    if (tget(i, F_FIRST) >= 0) continue;
+    const c = tget(i, F_COUNT);
+    const capN = c < groupN ? c : groupN;
+    tset(i, F_LSTART, start);
+    tset(i, F_LCAP, capN);
+    start += capN;
+  }
+  for (let r: u32 = 0; r < rows; r++) {
+    if (load<u8>(live + r) == 0) continue;
+    const leaf = load<i32>(leafOf + (<usize>r << 2));
+    const len = tget(leaf, F_LLEN);
+    if (len < tget(leaf, F_LCAP)) {
+      if (process(r)) {
+        store<u32>(hp(leaf, len), r);
+        tset(leaf, F_LLEN, len + 1);
+        siftUp(leaf, len);
+      }
+    } else if (len > 0 && lessTotal(r, load<u32>(hp(leaf, 0)))) {
+      if (process(r)) {
+        store<u32>(hp(leaf, 0), r);
+        siftDown(leaf, 0, len);
+      }
+    }
+  }
+  return onSubtree(root, groupN);
+}
+
+/** Checks preassigned tasks, each against its own row: decision = row on success, -code on failure. */
+export function schedulePreassigned(firstFailureOf: (row: u32) => i32): void {
+  const n = <i32>grp(G_N);
+  const out = <usize>grp(G_OUT);
+  const pre = <usize>grp(G_PRENODES);
+  for (let k = 0; k < n; k++) {
+    const row = load<u32>(pre + (<usize>k << 2));
+    const f = firstFailureOf(row);
+    if (f == 0) {
+      addTask(row);
+      store<i32>(out + (<usize>k << 2), <i32>row);
+    } else {
+      store<i32>(out + (<usize>k << 2), -f);
+    }
+  }
+}
