@@ -1,8 +1,8 @@
 // The built-in scheduler module: SwarmKit's filter pipeline and spread strategy over a node table kept as
 // columns in linear memory. One call per task group.
-import { bind, firstFailure } from './filters';
+import { bind, firstFailure, addTask } from './filters';
 import { scheduleGroup, schedulePreassigned, scratchBytes } from './spread';
-import { G_CODES, G_BITMAP } from './layout';
+import { G_CODES, G_BITMAP, G_OUT } from './layout';
 import { T, G, hdr, grp } from './filters';
 import { T_ROWS, T_LIVE } from './layout';
 
@@ -52,3 +52,20 @@ export function sched_heap_base(): usize {
 }
 
 export { T, G };
+
+/**
+ * Applies decisions made elsewhere (a strategy module): each row in G_OUT is re-checked against the pipeline
+ * and accounted. Stops at the first invalid or infeasible row; returns how many were applied.
+ */
+export function sched_apply(t: usize, g: usize, placed: i32): i32 {
+  bind(t, g);
+  const out = grp(G_OUT);
+  const rows = <i32>hdr(T_ROWS);
+  for (let k = 0; k < placed; k++) {
+    const r = load<i32>(out + (<usize>k << 2));
+    if (r < 0 || r >= rows || load<u8>(hdr(T_LIVE) + <u32>r) == 0) return k;
+    if (firstFailure(<u32>r) != 0) return k;
+    addTask(<u32>r);
+  }
+  return placed;
+}

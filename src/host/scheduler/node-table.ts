@@ -52,6 +52,7 @@ interface SchedExports {
   sched_preassigned(t: number, g: number): void;
   sched_evaluate(t: number, g: number): number;
   sched_heap_base(): number;
+  sched_apply(t: number, g: number, placed: number): number;
 }
 
 let compiled: WebAssembly.Module | null = null;
@@ -746,6 +747,49 @@ export class NodeTable {
     return { nodeIds, codes, feasible };
   }
 
+  /**
+   * Prepares one group for an external strategy module: the table and group are laid out in this table's
+   * memory; the caller copies `imageStart..imageEnd` into the strategy's memory at the same addresses.
+   */
+  prepareExternal(group: readonly Task[], failures?: RecentFailures): ExternalGroup {
+    invariant(group.length > 0, 'prepareExternal needs a non-empty group');
+    const req = taskRequirements(group[0]!);
+    const a = this.prepare(req, group.length, failures);
+    return { req, n: group.length, table: this.tHdr, group: this.gHdr, out: a.out, counters: a.counters, codes: a.codes, bitmap: a.bitmap, score: a.score, imageStart: PAGE, imageEnd: this.bump, memory: this.memory };
+  }
+
+  /**
+   * Applies decisions an external strategy made for a prepared group: each row is re-checked against the
+   * pipeline here before it counts. Returns how many were accepted (a bad row stops the list).
+   */
+  commitExternal(ext: ExternalGroup, group: readonly Task[], rows: Int32Array, out: SchedulePassResult): number {
+    this.refresh();
+    const n = Math.min(rows.length, group.length);
+    this.I32.set(rows.subarray(0, n), ext.out >> 2);
+    for (let k = 0; k < n; k++) {
+      const r = rows[k]!;
+      if (!(r >= 0 && r < this.rows && this.rowId[r] !== null)) {
+        this.I32[(ext.out >> 2) + k] = -1;
+      }
+    }
+    const accepted = this.ex.sched_apply(this.tHdr, this.gHdr, n);
+    this.refresh();
+    const used: number[] = [];
+    for (let k = 0; k < accepted; k++) {
+      out.assignments.push({ taskId: group[k]!.id, nodeId: this.rowId[rows[k]!]! });
+      used.push(rows[k]!);
+    }
+    this.accountDecisions(ext.req, used);
+    return accepted;
+  }
+
+  /** Appends the unplaceable entries for tasks `from..` of a group with the explanation from `counters`. */
+  explainRest(group: readonly Task[], from: number, counters: ArrayLike<number>, out: SchedulePassResult): void {
+    if (from >= group.length) return;
+    const err = noSuitableNode(explain(counters));
+    for (let k = from; k < group.length; k++) out.unplaceable.push({ taskId: group[k]!.id, err });
+  }
+
   /** Addresses of the table and group headers, for strategy modules sharing this layout. */
   headers(): { table: number; group: number } {
     return { table: this.tHdr, group: this.gHdr };
@@ -754,6 +798,23 @@ export class NodeTable {
 
 function align(n: number, a: number): number {
   return Math.ceil(n / a) * a;
+}
+
+/** A group laid out for an external strategy (addresses in the table's memory). */
+export interface ExternalGroup {
+  req: TaskRequirements;
+  n: number;
+  table: number;
+  group: number;
+  out: number;
+  counters: number;
+  codes: number;
+  bitmap: number;
+  score: number;
+  /** Bytes [imageStart, imageEnd) of `memory` hold everything the strategy reads. */
+  imageStart: number;
+  imageEnd: number;
+  memory: WebAssembly.Memory;
 }
 
 /** Input of {@link schedulePass}. */

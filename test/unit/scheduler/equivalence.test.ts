@@ -78,7 +78,7 @@ const nodeArb = (i: number) =>
           nanoCpus: r.cpus,
           memoryBytes: r.mem,
           ...(r.gpu !== undefined ? { generic: { gpu: r.gpu } } : {}),
-          ...(r.fpga ? { genericNamed: { fpga: r.fpga } } : {}),
+          ...(r.fpga ? { genericNamed: { fpga: [...r.fpga] } } : {}),
           labels: Object.fromEntries(Object.entries({ zone: r.zone, rack: r.rack }).filter(([, v]) => v !== undefined)) as Record<string, string>,
           engineLabels: r.disk ? { disk: r.disk } : {},
           addr: r.addr,
@@ -103,7 +103,7 @@ function specOf(r: SpecR) {
   const generic: Record<string, number> = {};
   if (r.gpu) generic.gpu = r.gpu;
   if (r.fpga) generic.fpga = r.fpga;
-  return makeSpec({ nanoCpus: r.nanoCpus, memoryBytes: r.memoryBytes, generic, constraints: r.constraints, preferences: r.preferences, platforms: r.platforms, maxReplicas: r.maxReplicas });
+  return makeSpec({ nanoCpus: r.nanoCpus, memoryBytes: r.memoryBytes, generic, constraints: r.constraints, preferences: r.preferences, platforms: r.platforms.map((p) => ({ ...p })), maxReplicas: r.maxReplicas });
 }
 
 const clusterArb = fc.integer({ min: 1, max: 24 }).chain((nNodes) =>
