@@ -6,7 +6,7 @@ import { T_ROWS, T_LIVE, T_FAIL, T_SCRATCH, T_SCRATCHLEN, G_N, G_PREFCOUNT, G_PR
 import { T, G, hdr, grp, svcCol, totalCol, process, addTask } from './filters';
 
 const MAX_FAILURES: i32 = 5;
-const TN_BYTES: usize = 40; // tree node: tasks, firstChild, nextSibling, lastChild, leafStart, leafLen, leafCap, collapsed, noRoom, count
+const TN_BYTES: usize = 48; // tree node: tasks, firstChild, nextSibling, lastChild, leafStart, leafLen, leafCap, collapsed, noRoom, count, heap, top
 
 let failCol: usize = 0;
 let treeBase: usize = 0;
@@ -31,37 +31,41 @@ let outBase: usize = 0;
 @inline function tset(i: i32, f: i32, v: i32): void {
   store<i32>(tn(i, f), v);
 }
-const F_TASKS = 0, F_FIRST = 1, F_NEXT = 2, F_LAST = 3, F_LSTART = 4, F_LLEN = 5, F_LCAP = 6, F_COLL = 7, F_NOROOM = 8, F_COUNT = 9;
+const F_TASKS = 0, F_FIRST = 1, F_NEXT = 2, F_LAST = 3, F_LSTART = 4, F_LLEN = 5, F_LCAP = 6, F_COLL = 7, F_NOROOM = 8, F_COUNT = 9, F_HEAP = 10, F_TOP = 11;
 
 /** Scratch bytes one call needs for `rows` rows and `levels` preference levels. */
 export function scratchBytes(rows: u32, levels: u32): u32 {
   const trees: u32 = 1 + rows * levels;
   let hc: u32 = 16;
   while (hc < trees * 2) hc <<= 1;
-  return trees * <u32>TN_BYTES + hc * 12 + rows * 12 + 64;
+  return trees * <u32>TN_BYTES + hc * 12 + rows * 28 + 64;
 }
 
-@inline function fkey(row: u32): i32 {
+let key1: usize = 0; // u64 per row: (recent failures if >= 5, else 0) << 32 | tasks of the service
+let key2: usize = 0; // u64 per row: total tasks << 32 | row
+
+/** Recomputes a row's sort keys from the columns (after accounting a task on it). */
+@inline function refreshKey(row: u32): void {
   const f = load<i32>(failCol + (<usize>row << 2));
-  return f >= MAX_FAILURES ? f : 0;
+  const fk: u64 = f >= MAX_FAILURES ? <u64>f : 0;
+  store<u64>(key1 + (<usize>row << 3), (fk << 32) | <u64><u32>load<i32>(svcCol + (<usize>row << 2)));
+  store<u64>(key2 + (<usize>row << 3), (<u64><u32>load<i32>(totalCol + (<usize>row << 2)) << 32) | <u64>row);
 }
 
 /** Go's nodeLess: failures (when either has >= 5), then tasks of the service, then total tasks. */
 @inline function nodeLess(a: u32, b: u32): bool {
-  const fa = fkey(a);
-  const fb = fkey(b);
-  if (fa != fb) return fa < fb;
-  const sa = load<i32>(svcCol + (<usize>a << 2));
-  const sb = load<i32>(svcCol + (<usize>b << 2));
-  if (sa != sb) return sa < sb;
-  return load<i32>(totalCol + (<usize>a << 2)) < load<i32>(totalCol + (<usize>b << 2));
+  const ka = load<u64>(key1 + (<usize>a << 3));
+  const kb = load<u64>(key1 + (<usize>b << 3));
+  if (ka != kb) return ka < kb;
+  return (load<u64>(key2 + (<usize>a << 3)) >> 32) < (load<u64>(key2 + (<usize>b << 3)) >> 32);
 }
 
 /** nodeLess with the row as final tie-break: a total order. */
 @inline function lessTotal(a: u32, b: u32): bool {
-  if (nodeLess(a, b)) return true;
-  if (nodeLess(b, a)) return false;
-  return a < b;
+  const ka = load<u64>(key1 + (<usize>a << 3));
+  const kb = load<u64>(key1 + (<usize>b << 3));
+  if (ka != kb) return ka < kb;
+  return load<u64>(key2 + (<usize>a << 3)) < load<u64>(key2 + (<usize>b << 3));
 }
 
 function newTree(): i32 {
@@ -93,6 +97,16 @@ function child(parent: i32, value: u32): i32 {
     s = (s + 1) & (hashCap - 1);
   }
   return -1;
+}
+
+/** The worst (largest by the total order) of a leaf's first `len` nodes. */
+function worstOf(leaf: i32, len: i32): i32 {
+  let w = load<u32>(hp(leaf, 0));
+  for (let i = 1; i < len; i++) {
+    const v = load<u32>(hp(leaf, i));
+    if (lessTotal(w, v)) w = v;
+  }
+  return <i32>w;
 }
 
 @inline function hp(leaf: i32, k: i32): usize {
@@ -154,8 +168,16 @@ function orderedNodes(leaf: i32): i32 {
     tset(leaf, F_LLEN, j);
   }
   tset(leaf, F_COLL, 1);
-  sortLeaf(leaf);
-  return tget(leaf, F_LLEN);
+  const len = tget(leaf, F_LLEN);
+  let sorted = true;
+  for (let i = 1; i < len; i++) {
+    if (lessTotal(load<u32>(hp(leaf, i)), load<u32>(hp(leaf, i - 1)))) {
+      sorted = false;
+      break;
+    }
+  }
+  if (!sorted) sortLeaf(leaf);
+  return len;
 }
 
 function onNodes(leaf: i32, count: i32, n: i32): i32 {
@@ -165,6 +187,7 @@ function onNodes(leaf: i32, count: i32, n: i32): i32 {
   while (nextTask < groupN) {
     const row = load<u32>(hp(leaf, iter % count));
     addTask(row);
+    refreshKey(row);
     store<i32>(outBase + (<usize>nextTask << 2), <i32>row);
     nextTask++;
     scheduled++;
@@ -246,6 +269,8 @@ export function scheduleGroup(): i32 {
   leafOf = hashBase + <usize>hashCap * 12;
   leafNodes = leafOf + (<usize>rows << 2);
   failedStamp = leafNodes + (<usize>rows << 2);
+  key1 = (failedStamp + (<usize>rows << 2) + 7) & ~(<usize>7);
+  key2 = key1 + (<usize>rows << 3);
   memory.fill(hashBase, 0, <usize>hashCap * 12);
   memory.fill(failedStamp, 0, <usize>rows << 2);
   treeCount = 0;
@@ -280,18 +305,28 @@ export function scheduleGroup(): i32 {
     tset(i, F_LCAP, capN);
     start += capN;
   }
+  for (let r: u32 = 0; r < rows; r++) if (load<u8>(live + r) != 0) refreshKey(r);
+  // Each leaf keeps the best <= n nodes by the total order. It starts as a plain list in row order and becomes
+  // a max-heap (worst on top) only when a better node must replace the worst kept one.
   for (let r: u32 = 0; r < rows; r++) {
     if (load<u8>(live + r) == 0) continue;
     const leaf = load<i32>(leafOf + (<usize>r << 2));
     const len = tget(leaf, F_LLEN);
-    if (len < tget(leaf, F_LCAP)) {
+    const capN = tget(leaf, F_LCAP);
+    if (len < capN) {
       if (process(r)) {
         store<u32>(hp(leaf, len), r);
         tset(leaf, F_LLEN, len + 1);
-        siftUp(leaf, len);
+        if (len + 1 == capN) tset(leaf, F_TOP, worstOf(leaf, capN));
       }
-    } else if (len > 0 && lessTotal(r, load<u32>(hp(leaf, 0)))) {
-      if (process(r)) {
+    } else if (len > 0) {
+      const heap = tget(leaf, F_HEAP) != 0;
+      const top = heap ? load<u32>(hp(leaf, 0)) : <u32>tget(leaf, F_TOP);
+      if (lessTotal(r, top) && process(r)) {
+        if (!heap) {
+          for (let i = (len >> 1) - 1; i >= 0; i--) siftDown(leaf, i, len);
+          tset(leaf, F_HEAP, 1);
+        }
         store<u32>(hp(leaf, 0), r);
         siftDown(leaf, 0, len);
       }

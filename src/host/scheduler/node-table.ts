@@ -125,6 +125,7 @@ export class NodeTable {
   private readonly rowSvc: Map<string, number>[] = [];
   private loadedSvc: string | null = null;
   private failRows: number[] = [];
+  private delta = new Int32Array(0);
   // scratch and group areas
   private scratchAddr = 0;
   private scratchLen = 0;
@@ -635,20 +636,32 @@ export class NodeTable {
   }
 
   /** After a call: mirror what the module accounted (service counts, host ports) on the host side. */
-  private accountDecisions(req: TaskRequirements, rows: Iterable<number>): void {
+  private accountDecisions(req: TaskRequirements, rows: ArrayLike<number>): void {
+    if (rows.length === 0) return;
+    if (this.delta.length < this.cap) this.delta = new Int32Array(this.cap);
+    const delta = this.delta;
+    const touched: number[] = [];
+    for (let k = 0; k < rows.length; k++) {
+      const r = rows[k]!;
+      if (delta[r] === 0) touched.push(r);
+      delta[r]!++;
+    }
     let m = this.svcRows.get(req.serviceId);
-    for (const r of rows) {
-      if (!m) this.svcRows.set(req.serviceId, (m = new Map()));
-      const n = (m.get(r) ?? 0) + 1;
+    if (!m) this.svcRows.set(req.serviceId, (m = new Map()));
+    for (const r of touched) {
+      const n = (m.get(r) ?? 0) + delta[r]!;
+      delta[r] = 0;
       m.set(r, n);
       let rs = this.rowSvc[r];
       if (!rs) this.rowSvc[r] = rs = new Map();
       rs.set(req.serviceId, n);
       if (req.hostPorts.length) {
         const ps = this.rowPorts[r]!;
-        for (const k of req.hostPorts) if (!ps.has(k)) {
-          ps.add(k);
-          this.portCount++;
+        for (const key of req.hostPorts) {
+          if (!ps.has(key)) {
+            ps.add(key);
+            this.portCount++;
+          }
         }
       }
     }
@@ -665,15 +678,15 @@ export class NodeTable {
     const a = this.prepare(req, n, failures);
     const placed = this.ex.sched_group(this.tHdr, this.gHdr);
     this.refresh();
-    const outI = this.I32.subarray(a.out >> 2, (a.out >> 2) + n);
-    const rows: number[] = [];
+    const outI = this.I32.subarray(a.out >> 2, (a.out >> 2) + placed);
+    const ids = this.rowId;
+    const assignments = out.assignments;
     for (let k = 0; k < placed; k++) {
-      const r = outI[k]!;
-      invariant(r >= 0 && this.rowId[r] !== null, 'scheduler module returned a row without a node');
-      out.assignments.push({ taskId: group[k]!.id, nodeId: this.rowId[r]! });
-      rows.push(r);
+      const id = ids[outI[k]!];
+      invariant(id != null, 'scheduler module returned a row without a node');
+      assignments.push({ taskId: group[k]!.id, nodeId: id });
     }
-    this.accountDecisions(req, rows);
+    this.accountDecisions(req, outI);
     if (placed < n) {
       const err = noSuitableNode(explain(this.I32.subarray(a.counters >> 2, (a.counters >> 2) + FILTER_SLOTS)));
       for (let k = placed; k < n; k++) out.unplaceable.push({ taskId: group[k]!.id, err });
