@@ -258,6 +258,13 @@ export class ReferenceScheduler {
     out.assignments.push({ taskId: t.id, nodeId: ni.node.id });
   }
 
+  /** First failing filter of `task` on every node (node order), without accounting. */
+  evaluate(task: Task): { nodeIds: string[]; codes: number[]; feasible: number } {
+    this.pipeline.setTask(taskRequirements(task));
+    const codes = this.infos.map((ni) => this.pipeline.firstFailure(ni));
+    return { nodeIds: this.infos.map((ni) => ni.node.id), codes, feasible: codes.filter((c) => c === FilterCode.PASS).length };
+  }
+
   /** Schedules one group (same service and spec version). */
   scheduleGroup(group: readonly Task[], out: SchedulePassResult): void {
     if (group.length === 0) return;
