@@ -319,14 +319,25 @@ export class NodeTable {
     }
     const c = this.c;
     const d = node.description;
+    // Intern and create columns first: either may grow the memory, which detaches the typed-array views.
+    const idId = this.intern(node.id);
+    const hostId = this.intern(d ? d.hostname : '');
+    const roleId = this.intern(roleName(node.role));
+    const archId = this.intern(d?.platform ? d.platform.architecture : '');
+    const osId = this.intern(d?.platform ? d.platform.os : '');
+    const nl = node.spec.annotations.labels ?? {};
+    const el = d?.engine?.labels ?? {};
+    const labelWrites: [number, number][] = [];
+    for (const [k, v] of Object.entries(nl)) labelWrites.push([this.labelColumn('node', k, true), this.intern(v)]);
+    for (const [k, v] of Object.entries(el)) labelWrites.push([this.labelColumn('engine', k, true), this.intern(v)]);
     this.U8[c.live + r] = 1;
     this.U8[c.ready + r] = node.status.state === NodeStatusState.READY && node.spec.availability === NodeAvailability.ACTIVE ? 1 : 0;
-    this.U32[(c.id >> 2) + r] = this.intern(node.id);
-    this.U32[(c.host >> 2) + r] = this.intern(d ? d.hostname : '');
-    this.U32[(c.role >> 2) + r] = this.intern(roleName(node.role));
+    this.U32[(c.id >> 2) + r] = idId;
+    this.U32[(c.host >> 2) + r] = hostId;
+    this.U32[(c.role >> 2) + r] = roleId;
     this.U8[c.hasPlat + r] = d?.platform ? 1 : 0;
-    this.U32[(c.arch >> 2) + r] = this.intern(d?.platform ? d.platform.architecture : '');
-    this.U32[(c.os >> 2) + r] = this.intern(d?.platform ? d.platform.os : '');
+    this.U32[(c.arch >> 2) + r] = archId;
+    this.U32[(c.os >> 2) + r] = osId;
     const ip = parseIp(node.status.addr);
     this.U8[c.ipKind + r] = ip ? (isV4(ip) ? 4 : 6) : 0;
     this.U8.set(ip ?? new Uint8Array(16), c.ip + r * 16);
@@ -336,10 +347,7 @@ export class NodeTable {
       for (const k of prev.node) this.U32[(this.nodeLabelCol.get(k)! >> 2) + r] = 0;
       for (const k of prev.engine) this.U32[(this.engineLabelCol.get(k)! >> 2) + r] = 0;
     }
-    const nl = node.spec.annotations.labels ?? {};
-    const el = d?.engine?.labels ?? {};
-    for (const [k, v] of Object.entries(nl)) this.U32[(this.labelColumn('node', k, true) >> 2) + r] = this.intern(v);
-    for (const [k, v] of Object.entries(el)) this.U32[(this.labelColumn('engine', k, true) >> 2) + r] = this.intern(v);
+    for (const [col, id] of labelWrites) this.U32[(col >> 2) + r] = id;
     this.rowLabels[r] = { node: Object.keys(nl), engine: Object.keys(el) };
     // resources
     const res = d?.resources;
@@ -371,6 +379,7 @@ export class NodeTable {
         svc.set(t.serviceId, (svc.get(t.serviceId) ?? 0) + 1);
       }
     }
+    for (const kind of gen.keys()) this.genIndex(kind);
     this.F64[(c.cpu >> 3) + r] = cpu;
     this.F64[(c.mem >> 3) + r] = mem;
     this.I32[(c.total >> 2) + r] = total;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Node, Task } from '../../../src/host/api/objects.js';
 import { NodeAvailability, NodeStatusState, TaskState } from '../../../src/host/api/objects.js';
 import { NodeTable, schedulePass } from '../../../src/host/scheduler/node-table.js';
-import { referenceSchedulePass } from '../../../src/host/scheduler/reference.js';
+import { referenceSchedulePass, ReferenceScheduler } from '../../../src/host/scheduler/reference.js';
 import { makeNode, makeSpec, makeTask, type SpecOpts } from './fixtures.js';
 
 interface Case {
@@ -128,4 +128,21 @@ test('evaluate reports the first failing filter of every node without accounting
   t.upsertNode(makeNode({ id: 'c', labels: { zone: 'z' } }), []);
   const ev = t.evaluate(makeTask({ id: 'q', serviceId: 'web', spec: makeSpec({ constraints: ['node.labels.zone == z'] }) }));
   assert.deepEqual(ev, { nodeIds: ['a', 'b', 'c'], codes: [4, 1, 0], feasible: 1 });
+});
+
+test('rows stay intact while the table grows its memory, columns and string table', () => {
+  const t = new NodeTable({ initialCapacity: 16 });
+  const nodes: Node[] = [];
+  for (let i = 0; i < 600; i++) {
+    const labels: Record<string, string> = { [`k${i % 40}`]: `value-${i}`, zone: `z${i % 7}` };
+    const n = makeNode({ id: `node-${i}`, hostname: `host-${i}`, labels, generic: { [`kind${i % 9}`]: 2 } });
+    nodes.push(n);
+    t.upsertNode(n, []);
+  }
+  const probe = makeTask({ id: 'p', serviceId: 's', spec: makeSpec({ constraints: ['node.labels.k39 == VALUE-599', 'node.hostname != host-1'], generic: { kind5: 1 } }) });
+  const ev = t.evaluate(probe);
+  const ref = new ReferenceScheduler(nodes, []).evaluate(probe);
+  assert.deepEqual(ev, ref);
+  assert.equal(ev.feasible, 1);
+  assert.equal(ev.nodeIds[ev.codes.indexOf(0)], 'node-599');
 });
