@@ -122,7 +122,8 @@ export class NodeTable {
   private portAddr = 0;
   // per-service active counts, for the sparse service column
   private readonly svcRows = new Map<string, Map<number, number>>();
-  private readonly rowSvc: Map<string, number>[] = [];
+  /** Services with active tasks per row (membership only; counts live in svcRows). */
+  private readonly rowSvc: Set<string>[] = [];
   private loadedSvc: string | null = null;
   private failRows: number[] = [];
   private delta = new Int32Array(0);
@@ -428,7 +429,7 @@ export class NodeTable {
       m.set(r, n);
       if (s === this.loadedSvc) this.I32[(this.c.svc >> 2) + r] = n;
     }
-    this.rowSvc[r] = svc;
+    this.rowSvc[r] = new Set(svc.keys());
   }
 
   /** Points the service column at `svc` (sparse: rewrites only rows holding the old or new service). */
@@ -658,12 +659,14 @@ export class NodeTable {
     let m = this.svcRows.get(req.serviceId);
     if (!m) this.svcRows.set(req.serviceId, (m = new Map()));
     for (const r of touched) {
-      const n = (m.get(r) ?? 0) + delta[r]!;
+      const prev = m.get(r);
+      m.set(r, (prev ?? 0) + delta[r]!);
       delta[r] = 0;
-      m.set(r, n);
-      let rs = this.rowSvc[r];
-      if (!rs) this.rowSvc[r] = rs = new Map();
-      rs.set(req.serviceId, n);
+      if (prev === undefined) {
+        let rs = this.rowSvc[r];
+        if (!rs) this.rowSvc[r] = rs = new Set();
+        rs.add(req.serviceId);
+      }
       if (req.hostPorts.length) {
         const ps = this.rowPorts[r]!;
         for (const key of req.hostPorts) {
