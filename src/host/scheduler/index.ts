@@ -24,4 +24,4 @@ export {
   DEFAULT_STRATEGY_MEMORY_LIMIT_BYTES,
   DEFAULT_STRATEGY_CALL_TIMEOUT_MS,
 } from './strategy.js';
-export type { StrategyOptions, StrategyStatus, StrategyFailureKind } from './strategy.js';
+export type { StrategyOptions, StrategyStatus, StrategyFailureKind, StrategyEvaluation } from './strategy.js';

@@ -298,6 +298,13 @@ export class NodeTable {
     return this.rowOf.size;
   }
 
+  /** `[row, nodeId]` of every node, in row order. */
+  rowsInOrder(): [number, string][] {
+    const out: [number, string][] = [];
+    for (let r = 0; r < this.rows; r++) if (this.rowId[r] !== null) out.push([r, this.rowId[r]!]);
+    return out;
+  }
+
   /** Node ids in row order: the order that breaks ties and orders preference branches. */
   nodeOrder(): string[] {
     const out: string[] = [];

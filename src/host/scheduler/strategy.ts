@@ -62,6 +62,18 @@ export interface StrategyOptions {
   startTimeoutMs?: number;
 }
 
+/** The ABI's per-node outputs for one task, in node order. */
+export interface StrategyEvaluation {
+  nodeIds: string[];
+  /** First failing filter (FilterCode), 0 = feasible. */
+  codes: number[];
+  /** Feasibility bitmap, one entry per node. */
+  feasible: boolean[];
+  /** Score per node (-Infinity when infeasible). */
+  scores: number[];
+  feasibleCount: number;
+}
+
 /** A strategy module refused at load time; the message names the rule. */
 export class StrategyLoadError extends InvalidArgumentError {}
 
@@ -267,6 +279,36 @@ export class StrategyRunner {
       return;
     }
     table.explainRest(group, placed, counters, out);
+  }
+
+  /**
+   * Runs `strategy_evaluate` for one task: the ABI's three per-node outputs (first failing filter, feasibility
+   * bit, score) in node order. A failure is recorded like any other call and rethrown as an error.
+   */
+  async evaluate(table: NodeTable, task: Task, failures?: RecentFailures): Promise<StrategyEvaluation> {
+    if (!this.worker) await this.start();
+    const ext = table.prepareExternal([task], failures);
+    if (ext.imageEnd > this.limitBytes) throw new InvalidArgumentError(`strategy ${this.opts.name}: node table needs ${ext.imageEnd} bytes, over the limit of ${this.limitBytes} bytes`);
+    const have = this.memory.buffer.byteLength;
+    if (have < ext.imageEnd) this.memory.grow(Math.ceil((ext.imageEnd - have) / PAGE));
+    new Uint8Array(this.memory.buffer).set(new Uint8Array(ext.memory.buffer, ext.imageStart, ext.imageEnd - ext.imageStart), ext.imageStart);
+    this.st.calls++;
+    const r = await this.call('strategy_evaluate', ext.table, ext.group, this.callTimeoutMs);
+    if (!r.ok) {
+      await this.record(r.kind, r.message);
+      throw new InvalidArgumentError(`strategy ${this.opts.name}: strategy_evaluate failed (${r.kind}: ${r.message})`);
+    }
+    const u8 = new Uint8Array(this.memory.buffer);
+    const f64 = new Float64Array(this.memory.buffer);
+    const out: StrategyEvaluation = { nodeIds: [], codes: [], feasible: [], scores: [], feasibleCount: r.value };
+    const order = table.rowsInOrder();
+    for (const [row, id] of order) {
+      out.nodeIds.push(id);
+      out.codes.push(u8[ext.codes + row]!);
+      out.feasible.push(((u8[ext.bitmap + (row >> 3)]! >> (row & 7)) & 1) === 1);
+      out.scores.push(f64[(ext.score >> 3) + row]!);
+    }
+    return out;
   }
 
   /** Stops the worker. */

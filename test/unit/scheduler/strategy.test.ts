@@ -121,3 +121,25 @@ test('a module that is not WebAssembly or lacks the ABI exports is refused', () 
   assert.throws(() => validateStrategyModule(new Uint8Array([1, 2, 3])), StrategyLoadError);
   assert.throws(() => validateStrategyModule(wasm('scheduler')), /must be shared|must import/);
 });
+
+test('strategy_evaluate fills the feasibility bitmap, first failing filter and score per node', async () => {
+  const timers = new RealTimers();
+  const r = await StrategyRunner.load(wasm('strategy-binpack'), { name: 'binpack', timers });
+  try {
+    const table = cluster();
+    table.upsertNode(makeNode({ id: 'down', state: 1 }), []);
+    const task = makeTask({ id: 'q', serviceId: 'web', spec: makeSpec({ nanoCpus: 2e9, constraints: ['node.id != n2'] }) });
+    const ev = await r.evaluate(table, task);
+    assert.deepEqual(ev.nodeIds, ['n0', 'n1', 'n2', 'down']);
+    // n1 has 1 CPU left (resources), n2 is excluded (constraints), "down" is not ready.
+    assert.deepEqual(ev.codes, [0, 2, 4, 1]);
+    assert.deepEqual(ev.feasible, [true, false, false, false]);
+    assert.equal(ev.feasibleCount, 1);
+    assert.deepEqual(ev.codes, table.evaluate(task).codes);
+    assert.equal(ev.scores[0], -4 * 1024 - 8);
+    assert.deepEqual(ev.scores.slice(1), [-Infinity, -Infinity, -Infinity]);
+  } finally {
+    await r.close();
+    timers.clearAll();
+  }
+});
