@@ -6,7 +6,7 @@ import { T_ROWS, T_LIVE, T_FAIL, T_SCRATCH, T_SCRATCHLEN, G_N, G_PREFCOUNT, G_PR
 import { T, G, hdr, grp, svcCol, totalCol, process, addTask } from './filters';
 
 const MAX_FAILURES: i32 = 5;
-const TN_BYTES: usize = 48; // tree node: tasks, firstChild, nextSibling, lastChild, leafStart, leafLen, leafCap, collapsed, noRoom, count, heap, top
+const TN_BYTES: usize = 52; // tree node: tasks, firstChild, nextSibling, lastChild, leafStart, leafLen, leafCap, collapsed, noRoom, count, heap, top, hash slot
 
 let failCol: usize = 0;
 let treeBase: usize = 0;
@@ -17,6 +17,10 @@ let leafOf: usize = 0;
 let leafNodes: usize = 0;
 let failedStamp: usize = 0;
 let stamp: i32 = 0;
+let lastHashBase: usize = 0;
+let lastHashCap: u32 = 0;
+let lastStampBase: usize = 0;
+let lastRows: u32 = 0;
 let invocation: i32 = 0;
 let nextTask: i32 = 0;
 let groupN: i32 = 0;
@@ -31,18 +35,21 @@ let outBase: usize = 0;
 @inline function tset(i: i32, f: i32, v: i32): void {
   store<i32>(tn(i, f), v);
 }
-const F_TASKS = 0, F_FIRST = 1, F_NEXT = 2, F_LAST = 3, F_LSTART = 4, F_LLEN = 5, F_LCAP = 6, F_COLL = 7, F_NOROOM = 8, F_COUNT = 9, F_HEAP = 10, F_TOP = 11;
+const F_TASKS = 0, F_FIRST = 1, F_NEXT = 2, F_LAST = 3, F_LSTART = 4, F_LLEN = 5, F_LCAP = 6, F_COLL = 7, F_NOROOM = 8, F_COUNT = 9, F_HEAP = 10, F_TOP = 11, F_SLOT = 12;
 
 /** Scratch bytes one call needs for `rows` rows and `levels` preference levels. */
 export function scratchBytes(rows: u32, levels: u32): u32 {
   const trees: u32 = 1 + rows * levels;
   let hc: u32 = 16;
   while (hc < trees * 2) hc <<= 1;
-  return trees * <u32>TN_BYTES + hc * 12 + rows * 28 + 64;
+  return trees * <u32>TN_BYTES + hc * 12 + rows * 44 + 1024 + 64;
 }
 
 let key1: usize = 0; // u64 per row: (recent failures if >= 5, else 0) << 32 | tasks of the service
 let key2: usize = 0; // u64 per row: total tasks << 32 | row
+let sortA: usize = 0; // u64 per row: packed keys (radix sort)
+let sortB: usize = 0; // u64 per row: radix sort buffer
+let sortCounts: usize = 0; // u32[256]: radix sort digit counts
 
 /** Recomputes a row's sort keys from the columns (after accounting a task on it). */
 @inline function refreshKey(row: u32): void {
@@ -84,6 +91,7 @@ function child(parent: i32, value: u32): i32 {
     const p = load<i32>(e);
     if (p == 0) {
       const c = newTree();
+      tset(c, F_SLOT, <i32>s);
       store<i32>(e, parent + 1);
       store<u32>(e + 4, value);
       store<i32>(e + 8, c);
@@ -142,6 +150,54 @@ function siftUp(leaf: i32, i0: i32): void {
   }
 }
 
+/**
+ * Sorts a leaf's nodes best first by radix-sorting one packed u64 key per node (failures 8 bits, service tasks
+ * 20 bits, total tasks 20 bits, row 16 bits: the total order). Returns false, leaving the leaf untouched, when a
+ * value does not fit; the caller then uses the heapsort.
+ */
+function sortLeafPacked(leaf: i32, len: i32): bool {
+  for (let i = 0; i < len; i++) {
+    const row = load<u32>(hp(leaf, i));
+    const k1 = load<u64>(key1 + (<usize>row << 3));
+    const k2 = load<u64>(key2 + (<usize>row << 3));
+    const fk = k1 >> 32;
+    const svc = k1 & 0xffffffff;
+    const total = k2 >> 32;
+    if (fk > 0xff || svc > 0xfffff || total > 0xfffff || <u64>row > 0xffff) return false;
+    store<u64>(sortA + (<usize>i << 3), (fk << 56) | (svc << 36) | (total << 16) | <u64>row);
+  }
+  let a = sortA;
+  let b = sortB;
+  for (let shift: u64 = 0; shift < 64; shift += 8) {
+    memory.fill(sortCounts, 0, 256 * 4);
+    for (let i = 0; i < len; i++) {
+      const d = <usize>((load<u64>(a + (<usize>i << 3)) >> shift) & 0xff);
+      store<u32>(sortCounts + (d << 2), load<u32>(sortCounts + (d << 2)) + 1);
+    }
+    let skip = false;
+    let sum: u32 = 0;
+    for (let d: usize = 0; d < 256; d++) {
+      const c = load<u32>(sortCounts + (d << 2));
+      if (c == <u32>len) skip = true;
+      store<u32>(sortCounts + (d << 2), sum);
+      sum += c;
+    }
+    if (skip) continue;
+    for (let i = 0; i < len; i++) {
+      const k = load<u64>(a + (<usize>i << 3));
+      const d = <usize>((k >> shift) & 0xff);
+      const at = load<u32>(sortCounts + (d << 2));
+      store<u32>(sortCounts + (d << 2), at + 1);
+      store<u64>(b + (<usize>at << 3), k);
+    }
+    const t = a;
+    a = b;
+    b = t;
+  }
+  for (let i = 0; i < len; i++) store<u32>(hp(leaf, i), <u32>(load<u64>(a + (<usize>i << 3)) & 0xffff));
+  return true;
+}
+
 /** Sorts a leaf's nodes best first (heapsort over the max-heap by the total order). */
 function sortLeaf(leaf: i32): void {
   const len = tget(leaf, F_LLEN);
@@ -176,7 +232,7 @@ function orderedNodes(leaf: i32): i32 {
       break;
     }
   }
-  if (!sorted) sortLeaf(leaf);
+  if (!sorted && !sortLeafPacked(leaf, len)) sortLeaf(leaf);
   return len;
 }
 
@@ -271,10 +327,21 @@ export function scheduleGroup(): i32 {
   failedStamp = leafNodes + (<usize>rows << 2);
   key1 = (failedStamp + (<usize>rows << 2) + 7) & ~(<usize>7);
   key2 = key1 + (<usize>rows << 3);
-  memory.fill(hashBase, 0, <usize>hashCap * 12);
-  memory.fill(failedStamp, 0, <usize>rows << 2);
+  sortA = key2 + (<usize>rows << 3);
+  sortB = sortA + (<usize>rows << 3);
+  sortCounts = sortB + (<usize>rows << 3);
+  // The child hash and the failed-node stamps are left clean by the previous call; clear them only when the
+  // scratch layout moved (or the stamp counter nears overflow).
+  if (hashBase != lastHashBase || hashCap != lastHashCap || failedStamp != lastStampBase || rows != lastRows || stamp > 0x3fffffff) {
+    memory.fill(hashBase, 0, <usize>hashCap * 12);
+    memory.fill(failedStamp, 0, <usize>rows << 2);
+    lastHashBase = hashBase;
+    lastHashCap = hashCap;
+    lastStampBase = failedStamp;
+    lastRows = rows;
+    stamp = 0;
+  }
   treeCount = 0;
-  stamp = 0;
   invocation = 0;
   nextTask = 0;
   for (let k = 0; k < groupN; k++) store<i32>(outBase + (<usize>k << 2), -1);
@@ -332,7 +399,10 @@ export function scheduleGroup(): i32 {
       }
     }
   }
-  return onSubtree(root, groupN);
+  const placed = onSubtree(root, groupN);
+  // Leave the child hash clean for the next call: clear the slot of every tree node but the root.
+  for (let i = 1; i < treeCount; i++) memory.fill(hashBase + <usize>tget(i, F_SLOT) * 12, 0, 12);
+  return placed;
 }
 
 /** Checks preassigned tasks, each against its own row: decision = row on success, -code on failure. */

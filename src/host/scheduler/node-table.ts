@@ -26,6 +26,8 @@ export const MAX_LABEL_COLUMNS = 1024;
 export const MAX_TABLE_MEMORY_BYTES = 1 << 30;
 
 const PAGE = 65536;
+/** Encoding unit of per-service counts: counts stay below it (2^21 tasks of one service on one node). */
+const EPOCH_UNIT = 2 ** 21;
 const ANY = 0xffffffff;
 const UNKNOWN_ID = 0xfffffffe;
 const OP_CONST = 1;
@@ -121,9 +123,13 @@ export class NodeTable {
   private portCap = 0;
   private portAddr = 0;
   // per-service active counts, for the sparse service column
+  /**
+   * Active tasks per service and row, encoded `epoch * EPOCH_UNIT + count`: an entry counts only while its epoch
+   * equals the row's (rewriting or removing a row bumps the epoch, which invalidates every old entry at once;
+   * stale entries are dropped when their service is loaded).
+   */
   private readonly svcRows = new Map<string, Map<number, number>>();
-  /** Services with active tasks per row (membership only; counts live in svcRows). */
-  private readonly rowSvc: Set<string>[] = [];
+  private rowEpoch: number[] = [];
   private loadedSvc: string | null = null;
   private failRows: number[] = [];
   private delta = new Int32Array(0);
@@ -421,22 +427,15 @@ export class NodeTable {
   }
 
   private setServiceCounts(r: number, svc: Map<string, number>): void {
-    const old = this.rowSvc[r];
-    if (old) {
-      for (const s of old.keys()) {
-        const m = this.svcRows.get(s)!;
-        m.delete(r);
-        if (m.size === 0) this.svcRows.delete(s);
-        if (s === this.loadedSvc) this.I32[(this.c.svc >> 2) + r] = 0;
-      }
-    }
+    const epoch = (this.rowEpoch[r] ?? 0) + 1;
+    this.rowEpoch[r] = epoch;
+    if (this.loadedSvc !== null) this.I32[(this.c.svc >> 2) + r] = svc.get(this.loadedSvc) ?? 0;
     for (const [s, n] of svc) {
+      invariant(n < EPOCH_UNIT, 'active tasks of one service on one node exceed the counter range');
       let m = this.svcRows.get(s);
       if (!m) this.svcRows.set(s, (m = new Map()));
-      m.set(r, n);
-      if (s === this.loadedSvc) this.I32[(this.c.svc >> 2) + r] = n;
+      m.set(r, epoch * EPOCH_UNIT + n);
     }
-    this.rowSvc[r] = new Set(svc.keys());
   }
 
   /** Points the service column at `svc` (sparse: rewrites only rows holding the old or new service). */
@@ -444,8 +443,25 @@ export class NodeTable {
     if (this.loadedSvc === svc) return;
     const base = this.c.svc >> 2;
     if (this.loadedSvc !== null) for (const r of this.svcRows.get(this.loadedSvc)?.keys() ?? []) this.I32[base + r] = 0;
-    for (const [r, n] of this.svcRows.get(svc) ?? []) this.I32[base + r] = n;
+    const m = this.svcRows.get(svc);
+    if (m) {
+      for (const [r, v] of m) {
+        if (Math.floor(v / EPOCH_UNIT) === this.rowEpoch[r]) this.I32[base + r] = v % EPOCH_UNIT;
+        else m.delete(r);
+      }
+      if (m.size === 0) this.svcRows.delete(svc);
+    }
     this.loadedSvc = svc;
+  }
+
+  /** Drops the host-side counts of a deleted service (its tasks are gone from every row). */
+  forgetService(serviceId: string): void {
+    if (this.loadedSvc === serviceId) {
+      const base = this.c.svc >> 2;
+      for (const r of this.svcRows.get(serviceId)?.keys() ?? []) this.I32[base + r] = 0;
+      this.loadedSvc = null;
+    }
+    this.svcRows.delete(serviceId);
   }
 
   private loadFailures(req: TaskRequirements, failures: RecentFailures | undefined): void {
@@ -665,15 +681,13 @@ export class NodeTable {
     }
     let m = this.svcRows.get(req.serviceId);
     if (!m) this.svcRows.set(req.serviceId, (m = new Map()));
+    const epochs = this.rowEpoch;
     for (const r of touched) {
       const prev = m.get(r);
-      m.set(r, (prev ?? 0) + delta[r]!);
+      const base = epochs[r]! * EPOCH_UNIT;
+      const count = prev !== undefined && prev >= base && prev < base + EPOCH_UNIT ? prev - base : 0;
+      m.set(r, base + count + delta[r]!);
       delta[r] = 0;
-      if (prev === undefined) {
-        let rs = this.rowSvc[r];
-        if (!rs) this.rowSvc[r] = rs = new Set();
-        rs.add(req.serviceId);
-      }
       if (req.hostPorts.length) {
         const ps = this.rowPorts[r]!;
         for (const key of req.hostPorts) {
