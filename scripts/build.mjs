@@ -13,11 +13,12 @@ export const wasmTargets = [
   // Deliberately broken strategies for the loader/sandbox tests (test/unit/scheduler/strategy.test.ts).
   ...['trap', 'abort', 'loop', 'forbidden', 'bad-marker'].map((n) => [`test/unit/scheduler/strategies/${n}.ts`, `build/test-strategy-${n}.wasm`, strategyFlags(4096)]),
   ['test/unit/scheduler/strategies/greedy.ts', 'build/test-strategy-greedy.wasm', strategyFlags(65536)],
+  ['test/unit/scheduler/strategies/greedy.ts', 'build/test-strategy-tiny.wasm', strategyFlags(3)],
 ];
 
 /** asc flags of a strategy module: imported shared memory of at most `maxPages` 64 KiB pages. */
 function strategyFlags(maxPages) {
-  return ['--runtime', 'stub', '--importMemory', '--sharedMemory', '--initialMemory', '16', '--maximumMemory', String(maxPages), '--enable', 'threads', '-O3', '--noAssert', '--disableWarning'];
+  return ['--runtime', 'stub', '--importMemory', '--sharedMemory', '--initialMemory', String(Math.min(16, maxPages)), '--maximumMemory', String(maxPages), '--enable', 'threads', '-O3', '--noAssert', '--disableWarning'];
 }
 
 mkdirSync('build', { recursive: true });

@@ -121,18 +121,20 @@ export class StrategyRunner {
 
   private constructor(
     private readonly module: WebAssembly.Module,
+    private readonly bytes: Uint8Array,
     private readonly opts: StrategyOptions,
   ) {
-    this.limitBytes = opts.memoryLimitBytes ?? DEFAULT_STRATEGY_MEMORY_LIMIT_BYTES;
+    this.limitBytes = Math.min(opts.memoryLimitBytes ?? DEFAULT_STRATEGY_MEMORY_LIMIT_BYTES, declaredImports(bytes).find((i) => i.kind === 'memory')!.memory!.maxPages! * PAGE);
     this.callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_STRATEGY_CALL_TIMEOUT_MS;
     this.startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_STRATEGY_START_TIMEOUT_MS;
     this.memory = this.newMemory();
     this.st = { name: opts.name, abiVersion: STRATEGY_ABI_VERSION, state: 'ready', calls: 0, failures: 0, restarts: 0 };
   }
 
+  /** A fresh shared memory within the module's declared limits (its maximum is at most the host's limit). */
   private newMemory(): WebAssembly.Memory {
-    const maxPages = WebAssembly.Module.imports(this.module).length >= 0 ? Math.floor(this.limitBytes / PAGE) : 0;
-    return new WebAssembly.Memory({ initial: 17, maximum: maxPages, shared: true });
+    const lim = declaredImports(this.bytes).find((i) => i.kind === 'memory')!.memory!;
+    return new WebAssembly.Memory({ initial: Math.min(Math.max(lim.minPages, STRATEGY_STATIC_LIMIT_BYTES / PAGE + 1), lim.maxPages!), maximum: lim.maxPages!, shared: true });
   }
 
   /**
@@ -141,7 +143,7 @@ export class StrategyRunner {
    */
   static async load(bytes: Uint8Array, opts: StrategyOptions): Promise<StrategyRunner> {
     const mod = validateStrategyModule(bytes, opts.memoryLimitBytes ?? DEFAULT_STRATEGY_MEMORY_LIMIT_BYTES);
-    const r = new StrategyRunner(mod, opts);
+    const r = new StrategyRunner(mod, bytes, opts);
     try {
       await r.start();
     } catch (e) {

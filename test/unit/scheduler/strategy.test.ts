@@ -14,8 +14,8 @@ import { makeNode, makeSpec, makeTask, pendingGroup } from './fixtures.js';
 const wasm = (name: string) => new Uint8Array(readFileSync(new URL(`../../../build/${name}.wasm`, import.meta.url)));
 
 /** Three 4-CPU nodes; n1 already runs a 3-CPU task. */
-function cluster(): NodeTable {
-  const t = new NodeTable();
+function cluster(initialCapacity = 64): NodeTable {
+  const t = new NodeTable({ initialCapacity });
   const busy = makeTask({ id: 'old', serviceId: 'other', nodeId: 'n1', state: 512, spec: makeSpec({ nanoCpus: 3e9 }) });
   t.upsertNode(makeNode({ id: 'n0', nanoCpus: 4e9 }), []);
   t.upsertNode(makeNode({ id: 'n1', nanoCpus: 4e9 }), [busy]);
@@ -138,6 +138,26 @@ test('strategy_evaluate fills the feasibility bitmap, first failing filter and s
     assert.deepEqual(ev.codes, table.evaluate(task).codes);
     assert.equal(ev.scores[0], -4 * 1024 - 8);
     assert.deepEqual(ev.scores.slice(1), [-Infinity, -Infinity, -Infinity]);
+  } finally {
+    await r.close();
+    timers.clearAll();
+  }
+});
+
+test('a node table larger than the strategy memory falls back to the built-in spread and reports memory', async () => {
+  const timers = new RealTimers();
+  const lines: string[] = [];
+  const r = await StrategyRunner.load(wasm('test-strategy-tiny'), { name: 'tiny', timers, logger: (l) => lines.push(l) });
+  try {
+    const group = pendingGroup('t', 'web', 3, makeSpec({ nanoCpus: 1e9 }));
+    const out = empty();
+    // Room for 4096 rows: the table's columns no longer fit in the module's 3 pages (192 KiB).
+    await r.scheduleGroup(cluster(4096), group, out);
+    const spread = empty();
+    cluster().scheduleGroup(group, spread);
+    assert.deepEqual(out, spread);
+    assert.equal(r.status().lastFailure?.kind, 'memory');
+    assert.match(lines[0]!, /over the strategy limit of 196608 bytes/);
   } finally {
     await r.close();
     timers.clearAll();
