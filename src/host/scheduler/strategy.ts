@@ -6,6 +6,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Task } from '../api/objects.js';
+import { TaskState } from '../api/objects.js';
+import { isTracked } from './task-info.js';
 import { InvalidArgumentError } from '../api/errors.js';
 import type { Timers } from '../env/index.js';
 import type { RecentFailures } from './failures.js';
@@ -281,6 +283,30 @@ export class StrategyRunner {
       return;
     }
     table.explainRest(group, placed, counters, out);
+  }
+
+  /**
+   * A whole pass with the strategy: preassigned tasks are checked by the built-in pipeline (the strategy only
+   * places unassigned groups); groups go to the strategy until one call fails, and the rest of the pass then
+   * uses the built-in spread. The same grouping and order as {@link NodeTable.schedulePass}.
+   */
+  async schedulePass(table: NodeTable, tasks: readonly Task[], failures?: RecentFailures): Promise<SchedulePassResult> {
+    const pre = tasks.filter((t) => t.nodeId !== '');
+    const out = table.schedulePass(pre, failures);
+    const groups = new Map<string, Task[]>();
+    for (const t of tasks) {
+      if (t.nodeId !== '' || !isTracked(t) || t.status.state !== TaskState.PENDING) continue;
+      const key = `${t.serviceId}\u0000${t.specVersion}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = []));
+      g.push(t);
+    }
+    const before = this.st.failures;
+    for (const g of groups.values()) {
+      if (this.st.failures !== before) table.scheduleGroup(g, out, failures);
+      else await this.scheduleGroup(table, g, out, failures);
+    }
+    return out;
   }
 
   /**

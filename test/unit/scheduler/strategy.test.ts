@@ -163,3 +163,20 @@ test('a node table larger than the strategy memory falls back to the built-in sp
     timers.clearAll();
   }
 });
+
+test('after a failed call the rest of the pass uses the built-in spread without calling the strategy again', async () => {
+  const timers = new RealTimers();
+  const lines: string[] = [];
+  const r = await StrategyRunner.load(wasm('test-strategy-trap'), { name: 'trap', timers, logger: (l) => lines.push(l) });
+  try {
+    const tasks = [...pendingGroup('a', 'web', 2, makeSpec({ nanoCpus: 1e9 })), ...pendingGroup('b', 'api', 2, makeSpec({ nanoCpus: 1e9 })), makeTask({ id: 'g', serviceId: 'glob', nodeId: 'n2' })];
+    const out = await r.schedulePass(cluster(), tasks);
+    assert.deepEqual(out, cluster().schedulePass(tasks));
+    assert.equal(r.status().failures, 1);
+    assert.equal(r.status().calls, 1);
+    assert.equal(lines.length, 1);
+  } finally {
+    await r.close();
+    timers.clearAll();
+  }
+});
