@@ -1,0 +1,10 @@
+// @ts-nocheck: AssemblyScript source (compiled by asc, not tsc).
+// Deliberately broken strategy: imports a host function outside the allow-list.
+import { ABI_VERSION, evaluateWith, placeWith, heapBase } from "../../../../assembly/sdk/index";
+@external("env", "read_file")
+declare function readFile(ptr: usize): i32;
+function score(row: u32): f64 { return <f64>readFile(row); }
+export function swarmhost_strategy_abi(): i32 { return ABI_VERSION; }
+export function strategy_evaluate(t: usize, g: usize): i32 { return evaluateWith(t, g, score); }
+export function strategy_place(t: usize, g: usize): i32 { return placeWith(t, g, score); }
+export function strategy_heap_base(): usize { return heapBase(); }

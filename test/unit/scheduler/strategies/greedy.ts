@@ -1,0 +1,9 @@
+// @ts-nocheck: AssemblyScript source (compiled by asc, not tsc).
+// A well-formed strategy built twice: with a memory maximum over the host's limit (--maximumMemory 65536) and
+// with one too small for the node table (--maximumMemory 3).
+import { ABI_VERSION, evaluateWith, placeWith, heapBase } from "../../../../assembly/sdk/index";
+function score(row: u32): f64 { return <f64>row; }
+export function swarmhost_strategy_abi(): i32 { return ABI_VERSION; }
+export function strategy_evaluate(t: usize, g: usize): i32 { return evaluateWith(t, g, score); }
+export function strategy_place(t: usize, g: usize): i32 { return placeWith(t, g, score); }
+export function strategy_heap_base(): usize { return heapBase(); }
