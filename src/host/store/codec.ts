@@ -101,3 +101,22 @@ function parse(data: Uint8Array, what: string): unknown {
     throw new AssertionFailure(`store ${what}: undecodable (${(e as Error).message})`);
   }
 }
+
+const ENTRY_PREFIX = encoder.encode(`{"v":${CODEC_VERSION},"p":"`);
+/** Longest proposal id peekProposal looks for, in bytes. */
+const MAX_PROPOSAL_ID_BYTES = 128;
+
+/**
+ * The proposal id of an entry without decoding the rest (undefined if the entry does not start the usual way).
+ * Lets the proposing store recognise its own entries and apply them from memory.
+ */
+export function peekProposal(data: Uint8Array): string | undefined {
+  if (data.length < ENTRY_PREFIX.length) return undefined;
+  for (let i = 0; i < ENTRY_PREFIX.length; i++) if (data[i] !== ENTRY_PREFIX[i]) return undefined;
+  const end = Math.min(data.length, ENTRY_PREFIX.length + MAX_PROPOSAL_ID_BYTES);
+  for (let i = ENTRY_PREFIX.length; i < end; i++) {
+    if (data[i] === 0x22) return decoder.decode(data.subarray(ENTRY_PREFIX.length, i));
+    if (data[i] === 0x5c) return undefined; // an escape: not one of our ids
+  }
+  return undefined;
+}

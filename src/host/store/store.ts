@@ -21,6 +21,7 @@ import {
   encodeSnapshot,
   encodeTx,
   entryOverheadBytes,
+  peekProposal,
   type Action,
   type EncodedTx,
 } from './codec.js';
@@ -116,6 +117,12 @@ export class Store {
   private proposalSeq = 0;
   /** Apply outcomes of this store's own proposals, filled by applyCommitted, read when propose() resolves. */
   private readonly outcomes = new Map<string, (SwarmError | undefined)[] | null>();
+  /**
+   * Actions of this store's in-flight proposals, by proposal id. When its own entry comes back through
+   * applyCommitted, the store applies these (already validated, normalised and frozen by adoptJson) instead
+   * of decoding the bytes; other managers decode and reach the same state (tested byte-for-byte).
+   */
+  private readonly ownActions = new Map<string, Action[][]>();
   private readonly watches = new WatchQueue();
   private closedError: Error | undefined;
   /** Largest entry proposed, in bytes. */
@@ -251,6 +258,7 @@ export class Store {
       const group = new LayeredSource(tablesSource(this.tables));
       const members: Member[] = [];
       const encoded: EncodedTx[] = [];
+      const txs: Action[][] = [];
       let bytes = entryOverheadBytes(proposal, 1);
       let actions = 0;
       const softLimitBytes = Math.floor((this.maxProposalBytes * 3) / 4);
@@ -284,6 +292,7 @@ export class Store {
         if (!fits && encoded.length > 0) break; // re-run first in the next proposal
         for (const [table, changes] of tx.layer) for (const [id, obj] of changes) group.set(table, id, obj);
         encoded.push(enc);
+        txs.push(txActions);
         bytes += enc.sizeBytes + (encoded.length > 1 ? 1 : 0);
         actions += txActions.length;
         members.push({ encoded: enc, settle: this.settler(item, value, false) });
@@ -292,7 +301,7 @@ export class Store {
         for (const m of members) m.settle(undefined);
         continue;
       }
-      this.send(proposal, encodeEntry(proposal, encoded), members);
+      this.send(proposal, encodeEntry(proposal, encoded), txs, members);
     }
   }
 
@@ -320,7 +329,7 @@ export class Store {
     return (err) => done(err, value);
   }
 
-  private send(proposal: string, data: Uint8Array, members: Member[]): void {
+  private send(proposal: string, data: Uint8Array, txs: Action[][], members: Member[]): void {
     const proposer = this.proposer;
     if (!proposer) {
       const err = new UnavailableError('store: no proposer (this manager cannot write)');
@@ -330,9 +339,11 @@ export class Store {
     this.inFlight = true;
     this.proposalsMade++;
     this.outcomes.set(proposal, null);
+    this.ownActions.set(proposal, txs);
     const finish = (proposerErr: Error | undefined): void => {
       const outcome = this.outcomes.get(proposal);
       this.outcomes.delete(proposal);
+      this.ownActions.delete(proposal);
       this.inFlight = false;
       let i = 0;
       for (const m of members) {
@@ -377,7 +388,10 @@ export class Store {
       this.applied = index;
       return;
     }
-    const payload = decodeActions(data);
+    const own = peekProposal(data);
+    const mine = own === undefined ? undefined : this.ownActions.get(own);
+    const payload = mine ? { proposal: own!, txs: mine } : decodeActions(data);
+    if (mine) this.ownActions.delete(own!);
     const { errors, events } = applyEntry(this.tables, index, payload);
     this.applied = index;
     if (this.outcomes.has(payload.proposal)) this.outcomes.set(payload.proposal, errors);

@@ -10,19 +10,24 @@ export class Table {
   /** Objects by id. */
   readonly objects = new Map<string, StoreObject>();
   private readonly indexes = new Map<IndexName, Map<string, Set<string>>>();
+  /** Index keys each stored object was filed under, so an update only touches the keys that changed. */
+  private readonly keys = new Map<string, Partial<Record<IndexName, string>>>();
 
   constructor(readonly name: TableName) {
     for (const ix of INDEXES_BY_TABLE[name]) this.indexes.set(ix, new Map());
   }
 
-  /** Inserts or replaces an object, keeping every index in step. */
+  /** Inserts or replaces an object, keeping every index in step (only keys that changed are touched). */
   put(obj: StoreObject): void {
-    const old = this.objects.get(obj.id);
-    if (old) this.unindex(old);
-    this.objects.set(obj.id, obj);
+    const oldKeys = this.keys.get(obj.id);
     const keys = indexKeys(this.name, obj);
+    this.objects.set(obj.id, obj);
+    this.keys.set(obj.id, keys);
     for (const [ix, map] of this.indexes) {
       const k = keys[ix];
+      const ok = oldKeys?.[ix];
+      if (k === ok) continue;
+      if (ok !== undefined) dropFrom(map, ok, obj.id);
       if (k === undefined) continue;
       let set = map.get(k);
       if (!set) map.set(k, (set = new Set()));
@@ -32,10 +37,14 @@ export class Table {
 
   /** Removes an object by id (no-op when absent). */
   remove(id: string): void {
-    const old = this.objects.get(id);
-    if (!old) return;
-    this.unindex(old);
+    const keys = this.keys.get(id);
+    if (!keys) return;
+    for (const [ix, map] of this.indexes) {
+      const k = keys[ix];
+      if (k !== undefined) dropFrom(map, k, id);
+    }
     this.objects.delete(id);
+    this.keys.delete(id);
   }
 
   /** Ids under one index key (empty when none). */
@@ -54,18 +63,13 @@ export class Table {
     }
     return out;
   }
+}
 
-  private unindex(obj: StoreObject): void {
-    const keys = indexKeys(this.name, obj);
-    for (const [ix, map] of this.indexes) {
-      const k = keys[ix];
-      if (k === undefined) continue;
-      const set = map.get(k);
-      if (!set) continue;
-      set.delete(obj.id);
-      if (set.size === 0) map.delete(k);
-    }
-  }
+function dropFrom(map: Map<string, Set<string>>, key: string, id: string): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(id);
+  if (set.size === 0) map.delete(key);
 }
 
 const EMPTY: ReadonlySet<string> = new Set();

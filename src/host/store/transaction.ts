@@ -15,7 +15,7 @@ import {
 } from '../api/index.js';
 import type { Clock } from '../env/index.js';
 import type { Action } from './codec.js';
-import { deepFreeze } from './freeze.js';
+import { adoptJson } from './freeze.js';
 import { KIND, UNIQUE_NAME_TABLES, matches, nameKey, resolveFind, type FindBy } from './indexes.js';
 import type { Tables } from './tables.js';
 
@@ -236,7 +236,7 @@ export class WriteTxImpl extends ReadTxImpl implements WriteTx {
     if (this.view.get(table, obj.id)) throw existsError(table, obj.id);
     checkNameFree(this.view, table, obj);
     const now = this.clock.now();
-    const stored = deepFreeze({ ...obj, meta: { version: this.provisionalVersion, createdAt: now, updatedAt: now } });
+    const stored = adoptJson({ ...obj, meta: { version: this.provisionalVersion, createdAt: now, updatedAt: now } }, KIND[table]);
     const key = draftKey(table, obj.id);
     const d = this.drafts.get(key);
     if (d && d.op === 'delete') {
@@ -257,10 +257,10 @@ export class WriteTxImpl extends ReadTxImpl implements WriteTx {
     if (!cur) throw missingError(table, obj.id);
     if (typeof obj.meta !== 'object' || obj.meta === null || obj.meta.version !== cur.meta.version) throw sequenceError();
     checkNameFree(this.view, table, obj);
-    const stored = deepFreeze({
-      ...obj,
-      meta: { version: this.provisionalVersion, createdAt: cur.meta.createdAt, updatedAt: this.clock.now() },
-    });
+    const stored = adoptJson(
+      { ...obj, meta: { version: this.provisionalVersion, createdAt: cur.meta.createdAt, updatedAt: this.clock.now() } },
+      KIND[table],
+    );
     const key = draftKey(table, obj.id);
     const d = this.drafts.get(key);
     if (d) d.object = stored;

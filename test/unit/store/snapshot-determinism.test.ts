@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState } from '../../../src/host/api/index.js';
+import { InvalidArgumentError, TaskState } from '../../../src/host/api/index.js';
 import { SeededRng } from '../../../src/host/env/index.js';
 import { Store, decodeSnapshot } from '../../../src/host/store/index.js';
-import { ManualClock, localStore, node, service, task } from './fixtures.js';
+import { ManualClock, SharedLog, localStore, node, service, task, tick } from './fixtures.js';
 
 /** A pseudo-random workload of creates, updates (some stale), deletes and batches. */
 async function workload(store: Store, clock: ManualClock, seed: number): Promise<void> {
@@ -62,6 +62,35 @@ describe('store apply determinism and snapshots', () => {
     // The restored store keeps writing from the snapshot's index.
     await b.store.update((tx) => tx.create('tasks', task('after', 's1', 999)));
     assert.equal(b.store.view((tx) => tx.get('tasks', 'after')!.meta.version), a.store.appliedIndex + 1);
+  });
+
+  it('the proposing manager, applying its own entries from memory, matches one that decodes them', async () => {
+    const clock = new ManualClock();
+    const leader = new Store({ clock, rng: new SeededRng(1) });
+    const follower = new Store({ clock, rng: new SeededRng(2) });
+    const log = new SharedLog([leader, follower]);
+    // Values a JSON round trip changes: undefined fields vanish, -0 becomes 0.
+    const t = { ...task('t1', 's1', 1), endpoint: undefined, specVersion: -0 };
+    const p = leader.update((tx) => {
+      tx.create('tasks', t);
+      tx.create('services', service('s1', 'web'));
+    });
+    await tick();
+    log.release();
+    await p;
+    const mine = leader.view((tx) => tx.get('tasks', 't1')!);
+    assert.equal('endpoint' in mine, false);
+    assert.ok(Object.is(mine.specVersion, 0));
+    assert.deepEqual(mine, follower.view((tx) => tx.get('tasks', 't1')!));
+    assert.deepEqual(leader.snapshot(), follower.snapshot());
+    await assert.rejects(
+      leader.update((tx) => tx.create('tasks', { ...task('t2', 's1', 2), slot: NaN })),
+      (e: Error) => e instanceof InvalidArgumentError && e.message === 'task.slot: must be a finite number (got NaN)',
+    );
+    await assert.rejects(
+      leader.update((tx) => tx.create('tasks', { ...task('t3', 's1', 3), status: new Date() as never })),
+      /task.status: must be a plain object \(got Date\)/,
+    );
   });
 
   it('ignores an empty entry (the leader no-op) apart from advancing appliedIndex', async () => {
