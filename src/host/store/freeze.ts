@@ -1,0 +1,75 @@
+/**
+ * Immutability of stored objects. The store hands out the very objects it holds (no copy per read), so they
+ * are deep-frozen: a caller that tries to mutate one gets a TypeError in strict mode instead of silently
+ * changing every manager's view on this process only.
+ */
+import { InvalidArgumentError } from '../api/index.js';
+
+/** Deep-freezes a plain JSON-able value in place and returns it. Already-frozen sub-trees are skipped. */
+export function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (const v of value) deepFreeze(v);
+  } else {
+    for (const k in value) deepFreeze((value as Record<string, unknown>)[k]);
+  }
+  return value;
+}
+
+/** A mutable deep copy of a stored (frozen) object, for read-modify-write code. */
+export function mutableCopy<T>(value: T): T {
+  return structuredClone(value);
+}
+
+/**
+ * Takes ownership of a value handed to a write transaction: checks that it is plain JSON data, normalises it
+ * to exactly what a JSON round trip would give (object keys whose value is `undefined` are deleted, `-0`
+ * becomes `0`), and deep-freezes it in place. This is what lets the proposing manager apply its own entry from
+ * these in-memory objects instead of decoding the entry, while ending with the same state as every other
+ * manager, which decodes. Sub-objects that are already frozen are taken to be store-owned (they came from a
+ * read) and are not walked again. Throws InvalidArgumentError naming the path of the first bad value.
+ */
+export function adoptJson<T>(value: T, path: string): T {
+  if (value === null || typeof value !== 'object') {
+    checkScalar(value, path);
+    return value;
+  }
+  if (Object.isFrozen(value)) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (v === undefined) throw new InvalidArgumentError(`${path}[${i}]: undefined is not allowed in a list`);
+      if (typeof v === 'number' && Object.is(v, -0)) value[i] = 0;
+      else adoptJson(v, `${path}[${i}]`);
+    }
+  } else {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      throw new InvalidArgumentError(`${path}: must be a plain object (got ${proto?.constructor?.name ?? 'an exotic object'})`);
+    }
+    const rec = value as Record<string, unknown>;
+    for (const k of Object.keys(rec)) {
+      const v = rec[k];
+      if (v === undefined) delete rec[k];
+      else if (typeof v === 'number' && Object.is(v, -0)) rec[k] = 0;
+      else adoptJson(v, `${path}.${k}`);
+    }
+  }
+  return Object.freeze(value);
+}
+
+function checkScalar(v: unknown, path: string): void {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(v)) throw new InvalidArgumentError(`${path}: must be a finite number (got ${v})`);
+      return;
+    case 'object':
+      return; // null
+    default:
+      throw new InvalidArgumentError(`${path}: ${typeof v} is not JSON data`);
+  }
+}
