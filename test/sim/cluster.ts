@@ -26,7 +26,7 @@ export interface SimApp extends StateMachine {
 }
 
 /** Builds the application of one manager around its Raft node's propose. */
-export type AppFactory = (propose: (data: Uint8Array) => Promise<unknown>, clock: SimTimers) => SimApp;
+export type AppFactory = (propose: (data: Uint8Array) => Promise<unknown>, clock: SimTimers, rng: SeededRng) => SimApp;
 
 interface Member {
   id: RaftId;
@@ -129,7 +129,7 @@ export class SimCluster {
     }
     // The app exists before the node so that the node's constructor can restore a snapshot into it.
     let node: RaftNode | undefined;
-    const app = this.o.app((data) => node!.propose(data), this.timers);
+    const app = this.o.app((data) => node!.propose(data), this.timers, this.coreRng.fork());
     node = new RaftNode({
       config: this.raftConfig(id),
       bootstrap,

@@ -122,7 +122,7 @@ export class Store {
    * applyCommitted, the store applies these (already validated, normalised and frozen by adoptJson) instead
    * of decoding the bytes; other managers decode and reach the same state (tested byte-for-byte).
    */
-  private readonly ownActions = new Map<string, Action[][]>();
+  private readonly ownActions = new Map<string, { txs: Action[][]; data: Uint8Array }>();
   private readonly watches = new WatchQueue();
   private closedError: Error | undefined;
   /** Largest entry proposed, in bytes. */
@@ -339,7 +339,7 @@ export class Store {
     this.inFlight = true;
     this.proposalsMade++;
     this.outcomes.set(proposal, null);
-    this.ownActions.set(proposal, txs);
+    this.ownActions.set(proposal, { txs, data });
     const finish = (proposerErr: Error | undefined): void => {
       const outcome = this.outcomes.get(proposal);
       this.outcomes.delete(proposal);
@@ -389,7 +389,11 @@ export class Store {
       return;
     }
     const own = peekProposal(data);
-    const mine = own === undefined ? undefined : this.ownActions.get(own);
+    // Our own entries are applied from memory (no decode), but only when the committed bytes are exactly
+    // what we proposed: a proposal id is random, not a proof, and must never let another entry's content
+    // be replaced by ours.
+    const own0 = own === undefined ? undefined : this.ownActions.get(own);
+    const mine = own0 !== undefined && Buffer.compare(own0.data, data) === 0 ? own0.txs : undefined;
     const payload = mine ? { proposal: own!, txs: mine } : decodeActions(data);
     if (mine) this.ownActions.delete(own!);
     const { errors, events } = applyEntry(this.tables, index, payload);
