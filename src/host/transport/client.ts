@@ -135,6 +135,9 @@ export class TransportClient {
       'grpc.keepalive_time_ms': positiveInt('keepaliveTimeMs', opts.keepaliveTimeMs, DEFAULT_KEEPALIVE_TIME_MS),
       'grpc.keepalive_timeout_ms': positiveInt('keepaliveTimeoutMs', opts.keepaliveTimeoutMs, DEFAULT_KEEPALIVE_TIMEOUT_MS),
       'grpc.keepalive_permit_without_calls': 1,
+      // Retries are ours to decide (raft resends, agents re-register with backoff); channelz is unused.
+      'grpc.enable_retries': 0,
+      'grpc.enable_channelz': 0,
     });
   }
 

@@ -9,11 +9,11 @@
  * certificate without requiring it, and which also let a renewed certificate take effect without a restart.
  */
 import * as grpc from '@grpc/grpc-js';
+import { InvalidArgumentError } from '../api/errors.js';
 
 type CertificateProvider = grpc.experimental.CertificateProvider;
 type CaCertificateUpdateListener = grpc.experimental.CaCertificateUpdateListener;
 type IdentityCertificateUpdateListener = grpc.experimental.IdentityCertificateUpdateListener;
-import { InvalidArgumentError } from '../api/errors.js';
 
 /** The server name clients verify on a manager's certificate (a SAN of every manager certificate). */
 export const MANAGER_SERVER_NAME = 'swarm-manager';

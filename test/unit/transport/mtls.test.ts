@@ -384,6 +384,44 @@ describe('transport over mutual TLS on 127.0.0.1', () => {
     assert.deepEqual(got[0]!.rootCa, root.certPem);
   });
 
+  test('refuses a session stream without a client certificate', async () => {
+    const c = client({ kind: 'verify', rootCaPem: root.certPem });
+    await assert.rejects(
+      (async () => {
+        for await (const _ of c.session({ descriptionJson: '{}', sessionId: '' })) {
+          assert.fail('no message may arrive');
+        }
+      })(),
+      PermissionDeniedError,
+    );
+  });
+
+  test('serves new connections with a renewed server certificate', async () => {
+    const identity = new ServerTlsIdentity({ rootCaPem: root.certPem, certPem: serverCert.certPem, keyPem: serverCert.keyPem });
+    const s2 = new TransportServer({
+      security: { kind: 'mtls', identity, clusterId: CLUSTER, isRemoved: () => false },
+      logger,
+      shutdownGraceMs: 100,
+    });
+    s2.addHealth();
+    const p2 = await s2.listen('127.0.0.1:0');
+    try {
+      // Swap to a certificate from another root: clients that trust only `root` can no longer connect.
+      const otherServer = pki.node(other, 'mgr0', 'swarm-manager', CLUSTER);
+      identity.update({ rootCaPem: other.certPem, certPem: otherServer.certPem, keyPem: otherServer.keyPem });
+      const c = new TransportClient(`127.0.0.1:${p2}`, { tls: withCert(manager), callTimeoutMs: 1000 });
+      await assert.rejects(c.healthCheck(''), (e: unknown) => e instanceof SwarmError && e.code !== Code.OK);
+      c.close();
+      const c2 = new TransportClient(`127.0.0.1:${p2}`, {
+        tls: { kind: 'verify', rootCaPem: other.certPem, certPem: otherCaManager.certPem, keyPem: otherCaManager.keyPem },
+      });
+      assert.equal((await c2.healthCheck('')).status, 'SERVING');
+      c2.close();
+    } finally {
+      await s2.close();
+    }
+  });
+
   test('bounds the wait for a stream first message', async () => {
     const c = client(withCert(worker));
     await assert.rejects(
