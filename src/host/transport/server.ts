@@ -172,6 +172,35 @@ function first(md: grpc.Metadata, key: string): string | null {
   return v === undefined ? null : typeof v === 'string' ? v : v.toString('utf8');
 }
 
+/**
+ * A call's context. The AbortSignal is made only when a handler asks for it: grpc-js reports 'cancelled'
+ * after many ordinary completions too, and a signal (with its reason) per call is measurable on the hot path.
+ */
+class LiveCallContext implements CallContext {
+  private controller: AbortController | null = null;
+  private cancelled = false;
+
+  constructor(
+    call: AnyCall,
+    readonly path: string,
+    readonly peer: PeerIdentity | null,
+    readonly local: boolean,
+  ) {
+    call.on('cancelled', () => {
+      this.cancelled = true;
+      this.controller?.abort(new SwarmError(Code.CANCELLED, 'call cancelled'));
+    });
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.cancelled) this.controller.abort(new SwarmError(Code.CANCELLED, 'call cancelled'));
+    }
+    return this.controller.signal;
+  }
+}
+
 /** A gRPC server for one listening address (remote API over mTLS, or the local control socket). */
 export class TransportServer {
   private readonly server: grpc.Server;
@@ -316,9 +345,7 @@ export class TransportServer {
 
   /** Authorizes the call; on refusal logs it with the peer's identity and returns the status to send. */
   private context(call: AnyCall, path: string): CallContext | { refused: grpc.StatusObject } {
-    const ac = new AbortController();
-    call.on('cancelled', () => ac.abort(new SwarmError(Code.CANCELLED, 'call cancelled')));
-    if (this.policyCtx === null) return { path, peer: null, local: true, signal: ac.signal };
+    if (this.policyCtx === null) return new LiveCallContext(call, path, null, true);
     const cert = call.getAuthContext().sslPeerCertificate;
     const subject = cert === undefined ? null : (cert.subject as unknown as CertSubject);
     const cn = first(call.metadata, FORWARDED_CN);
@@ -334,7 +361,7 @@ export class TransportServer {
     const peerAddr = call.getPeer();
     try {
       const peer = authorize({ path, subject, peerAddr, forwarded }, this.policyCtx);
-      return { path, peer, local: false, signal: ac.signal };
+      return new LiveCallContext(call, path, peer, false);
     } catch (err) {
       if (!(err instanceof AuthRefusal)) throw err;
       this.opts.logger.warn(
