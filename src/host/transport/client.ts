@@ -1,0 +1,336 @@
+/**
+ * Client side: one channel to one peer, with typed calls for every RPC. Every unary and client-streaming call
+ * has a deadline (callTimeoutMs by default, overridable per call); server streams must deliver their first
+ * message within streamOpenTimeoutMs and are then kept honest by HTTP/2 keepalive pings. Failures come back
+ * as the SwarmError subclass of the status code (status.ts).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { DeadlineExceededError, InvalidArgumentError, SwarmError } from '../api/errors.js';
+import { RealTimers, type Timers } from '../env/index.js';
+import { FORWARDED_ADDR, FORWARDED_CN, FORWARDED_ORG, FORWARDED_OU, type PeerIdentity } from './auth.js';
+import type {
+  AssignmentsMessage,
+  AssignmentsRequest,
+  ControlRequest,
+  ControlResponse,
+  GetRootCACertificateResponse,
+  GetUnlockKeyResponse,
+  HealthCheckResponse,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  IssueNodeCertificateRequest,
+  IssueNodeCertificateResponse,
+  JoinRequest,
+  JoinResponse,
+  LeaveRequest,
+  NodeCertificateStatusRequest,
+  NodeCertificateStatusResponse,
+  ResolveAddressResponse,
+  SessionMessage,
+  SessionRequest,
+  UpdateTaskStatusRequest,
+} from './messages.js';
+import { method } from './proto.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './server.js';
+import { errorFromCallFailure } from './status.js';
+import { clientCredentials, type ClientTls } from './tls.js';
+
+/** Default deadline of a unary call, ms (SwarmKit's agent RPC timeout: 5 s). */
+export const DEFAULT_CALL_TIMEOUT_MS = 5_000;
+/** Default deadline of sending one raft message, ms (SwarmKit's raft send timeout: 2 s). */
+export const DEFAULT_RAFT_SEND_TIMEOUT_MS = 2_000;
+/** Default deadline of streaming one big raft message (snapshot), ms. */
+export const DEFAULT_STREAM_SEND_TIMEOUT_MS = 60_000;
+/** Default bound on waiting for a server stream's first message, ms. */
+export const DEFAULT_STREAM_OPEN_TIMEOUT_MS = 10_000;
+/** Default chunk size of StreamRaftMessage, bytes (well under the 4 MiB message limit). */
+export const DEFAULT_STREAM_CHUNK_BYTES = 1024 * 1024;
+/** Default HTTP/2 keepalive ping interval on idle connections, ms. */
+export const DEFAULT_KEEPALIVE_TIME_MS = 10_000;
+/** Default wait for a keepalive ping's answer before the connection is declared dead, ms. */
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
+
+/** Construction options of {@link TransportClient}. */
+export interface TransportClientOptions {
+  tls: ClientTls;
+  /** Deadline of unary calls, ms (default 5000). */
+  callTimeoutMs?: number;
+  /** Deadline of ProcessRaftMessage, ms (default 2000). */
+  raftSendTimeoutMs?: number;
+  /** Deadline of a whole StreamRaftMessage, ms (default 60000). */
+  streamSendTimeoutMs?: number;
+  /** Bound on a server stream's first message, ms (default 10000). */
+  streamOpenTimeoutMs?: number;
+  /** StreamRaftMessage chunk size, bytes (default 1 MiB). */
+  streamChunkBytes?: number;
+  /** Largest single message sent or received, bytes (default 4 MiB). */
+  maxMessageBytes?: number;
+  /** Keepalive ping interval, ms (default 10000). */
+  keepaliveTimeMs?: number;
+  /** Keepalive answer timeout, ms (default 5000). */
+  keepaliveTimeoutMs?: number;
+  /** Timers for stream-open bounds (default: real timers). */
+  timers?: Timers;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Overrides the call's default deadline, ms. */
+  timeoutMs?: number;
+  /** Forward on behalf of this caller (leader forwarding): sent as forwarded_cert_* metadata. */
+  forwardedFor?: PeerIdentity;
+  /** Cancels the call when aborted. */
+  signal?: AbortSignal;
+}
+
+function positiveInt(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidArgumentError(`${name}: must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** The forwarded-identity metadata for a call made on behalf of `caller`. */
+export function forwardedMetadata(caller: PeerIdentity): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set(FORWARDED_CN, caller.nodeId);
+  md.set(FORWARDED_OU, caller.role);
+  md.set(FORWARDED_ORG, caller.clusterId);
+  md.set(FORWARDED_ADDR, caller.addr);
+  return md;
+}
+
+/**
+ * A client of one peer. `target` is "host:port" for the remote API or "unix:///path" for the control socket.
+ * Cheap to keep: one HTTP/2 connection, reconnected by grpc-js on demand.
+ */
+export class TransportClient {
+  private readonly client: grpc.Client;
+  private readonly callTimeoutMs: number;
+  private readonly raftSendTimeoutMs: number;
+  private readonly streamSendTimeoutMs: number;
+  private readonly streamOpenTimeoutMs: number;
+  private readonly streamChunkBytes: number;
+  private readonly maxMessageBytes: number;
+  private readonly timers: Timers;
+
+  constructor(
+    readonly target: string,
+    opts: TransportClientOptions,
+  ) {
+    this.callTimeoutMs = positiveInt('callTimeoutMs', opts.callTimeoutMs, DEFAULT_CALL_TIMEOUT_MS);
+    this.raftSendTimeoutMs = positiveInt('raftSendTimeoutMs', opts.raftSendTimeoutMs, DEFAULT_RAFT_SEND_TIMEOUT_MS);
+    this.streamSendTimeoutMs = positiveInt('streamSendTimeoutMs', opts.streamSendTimeoutMs, DEFAULT_STREAM_SEND_TIMEOUT_MS);
+    this.streamOpenTimeoutMs = positiveInt('streamOpenTimeoutMs', opts.streamOpenTimeoutMs, DEFAULT_STREAM_OPEN_TIMEOUT_MS);
+    this.maxMessageBytes = positiveInt('maxMessageBytes', opts.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES);
+    this.streamChunkBytes = positiveInt('streamChunkBytes', opts.streamChunkBytes, DEFAULT_STREAM_CHUNK_BYTES);
+    if (this.streamChunkBytes > this.maxMessageBytes - 1024) {
+      throw new InvalidArgumentError('streamChunkBytes: must be at least 1 KiB below maxMessageBytes');
+    }
+    this.timers = opts.timers ?? new RealTimers();
+    const { creds, options } = clientCredentials(opts.tls);
+    this.client = new grpc.Client(target, creds, {
+      ...options,
+      'grpc.max_receive_message_length': this.maxMessageBytes,
+      'grpc.max_send_message_length': this.maxMessageBytes,
+      'grpc.keepalive_time_ms': positiveInt('keepaliveTimeMs', opts.keepaliveTimeMs, DEFAULT_KEEPALIVE_TIME_MS),
+      'grpc.keepalive_timeout_ms': positiveInt('keepaliveTimeoutMs', opts.keepaliveTimeoutMs, DEFAULT_KEEPALIVE_TIMEOUT_MS),
+      'grpc.keepalive_permit_without_calls': 1,
+      // Retries are ours to decide (raft resends, agents re-register with backoff); channelz is unused.
+      'grpc.enable_retries': 0,
+      'grpc.enable_channelz': 0,
+    });
+  }
+
+  /** Closes the channel; calls in flight fail with CANCELLED/UNAVAILABLE. */
+  close(): void {
+    this.client.close();
+  }
+
+  // ---- Raft ----
+
+  /** Sends one encoded raft message (must fit maxMessageBytes; see {@link sendRaftMessage}). */
+  async processRaftMessage(message: Uint8Array, o: CallOptions = {}): Promise<void> {
+    await this.unary('/swarmhost.api.Raft/ProcessRaftMessage', { message: Buffer.from(message.buffer, message.byteOffset, message.byteLength) }, o, this.raftSendTimeoutMs);
+  }
+
+  /** Streams one encoded raft message in chunks of streamChunkBytes (for snapshots above the message limit). */
+  streamRaftMessage(message: Uint8Array, o: CallOptions = {}): Promise<void> {
+    if (message.byteLength === 0) throw new InvalidArgumentError('streamRaftMessage.message: must not be empty');
+    const m = method('/swarmhost.api.Raft/StreamRaftMessage');
+    const buf = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    return new Promise<void>((resolve, reject) => {
+      const call = this.client.makeClientStreamRequest(
+        m.path,
+        m.serialize,
+        m.deserializeResponse,
+        this.metadata(o),
+        { deadline: this.timers.now() + (o.timeoutMs ?? this.streamSendTimeoutMs) },
+        (err) => (err ? reject(errorFromCallFailure(err)) : resolve()),
+      );
+      this.linkSignal(o, () => call.cancel());
+      let off = 0;
+      const pump = (): void => {
+        while (off < buf.length) {
+          const chunk = buf.subarray(off, Math.min(off + this.streamChunkBytes, buf.length));
+          off += chunk.length;
+          if (!call.write({ chunk, totalBytes: buf.length })) {
+            call.once('drain', pump);
+            return;
+          }
+        }
+        call.end();
+      };
+      pump();
+    });
+  }
+
+  /** Sends a raft message by the cheapest path: unary when it fits one message, else streamed in chunks. */
+  sendRaftMessage(message: Uint8Array, o: CallOptions = {}): Promise<void> {
+    return message.byteLength <= this.maxMessageBytes - 1024 ? this.processRaftMessage(message, o) : this.streamRaftMessage(message, o);
+  }
+
+  /** Address of a raft member. */
+  resolveAddress(raftId: string, o: CallOptions = {}): Promise<ResolveAddressResponse> {
+    return this.unary('/swarmhost.api.Raft/ResolveAddress', { raftId }, o);
+  }
+
+  // ---- RaftMembership ----
+
+  /** Asks the leader to add the caller (listening at req.addr) to raft. */
+  join(req: JoinRequest, o: CallOptions = {}): Promise<JoinResponse> {
+    return this.unary('/swarmhost.api.RaftMembership/Join', req, o);
+  }
+
+  /** Asks the leader to remove a raft member. */
+  async leave(req: LeaveRequest, o: CallOptions = {}): Promise<void> {
+    await this.unary('/swarmhost.api.RaftMembership/Leave', req, o);
+  }
+
+  // ---- CA ----
+
+  /** The root CA bundle (works without a client certificate). */
+  getRootCACertificate(o: CallOptions = {}): Promise<GetRootCACertificateResponse> {
+    return this.unary('/swarmhost.api.CA/GetRootCACertificate', {}, o);
+  }
+
+  /** The autolock unlock key (managers only). */
+  getUnlockKey(o: CallOptions = {}): Promise<GetUnlockKeyResponse> {
+    return this.unary('/swarmhost.api.CA/GetUnlockKey', {}, o);
+  }
+
+  /** Submits a CSR with a join token (works without a client certificate). */
+  issueNodeCertificate(req: IssueNodeCertificateRequest, o: CallOptions = {}): Promise<IssueNodeCertificateResponse> {
+    return this.unary('/swarmhost.api.NodeCA/IssueNodeCertificate', req, o);
+  }
+
+  /** Polls a node certificate's issuance (works without a client certificate). */
+  nodeCertificateStatus(req: NodeCertificateStatusRequest, o: CallOptions = {}): Promise<NodeCertificateStatusResponse> {
+    return this.unary('/swarmhost.api.NodeCA/NodeCertificateStatus', req, o);
+  }
+
+  // ---- Dispatcher ----
+
+  /** Opens a session stream; iterate it; breaking out of the loop cancels the call. */
+  session(req: SessionRequest, o: CallOptions = {}): AsyncIterable<SessionMessage> {
+    return this.serverStream('/swarmhost.api.Dispatcher/Session', req, o);
+  }
+
+  /** One heartbeat. */
+  heartbeat(req: HeartbeatRequest, o: CallOptions = {}): Promise<HeartbeatResponse> {
+    return this.unary('/swarmhost.api.Dispatcher/Heartbeat', req, o);
+  }
+
+  /** Reports task statuses. */
+  async updateTaskStatus(req: UpdateTaskStatusRequest, o: CallOptions = {}): Promise<void> {
+    await this.unary('/swarmhost.api.Dispatcher/UpdateTaskStatus', req, o);
+  }
+
+  /** Opens the assignments stream of a session. */
+  assignments(req: AssignmentsRequest, o: CallOptions = {}): AsyncIterable<AssignmentsMessage> {
+    return this.serverStream('/swarmhost.api.Dispatcher/Assignments', req, o);
+  }
+
+  // ---- Control, Health ----
+
+  /** One control API call. */
+  control(req: ControlRequest, o: CallOptions = {}): Promise<ControlResponse> {
+    return this.unary('/swarmhost.api.Control/Call', req, o);
+  }
+
+  /** grpc.health.v1 Check of `service` ("" = the server). */
+  healthCheck(service: string, o: CallOptions = {}): Promise<HealthCheckResponse> {
+    return this.unary('/grpc.health.v1.Health/Check', { service }, o);
+  }
+
+  // ---- internals ----
+
+  private metadata(o: CallOptions): grpc.Metadata {
+    return o.forwardedFor === undefined ? new grpc.Metadata() : forwardedMetadata(o.forwardedFor);
+  }
+
+  private linkSignal(o: CallOptions, cancel: () => void): void {
+    if (o.signal === undefined) return;
+    if (o.signal.aborted) cancel();
+    else o.signal.addEventListener('abort', cancel, { once: true });
+  }
+
+  /** A unary call with a deadline; resolves with the response or rejects with a SwarmError. */
+  private unary<Res>(path: string, req: object, o: CallOptions, defaultTimeoutMs = this.callTimeoutMs): Promise<Res> {
+    const m = method(path);
+    const timeoutMs = positiveInt('timeoutMs', o.timeoutMs, defaultTimeoutMs);
+    return new Promise<Res>((resolve, reject) => {
+      const call = this.client.makeUnaryRequest(
+        m.path,
+        m.serialize,
+        m.deserializeResponse,
+        req,
+        this.metadata(o),
+        { deadline: this.timers.now() + timeoutMs },
+        (err, res) => (err ? reject(errorFromCallFailure(err)) : resolve(res as Res)),
+      );
+      this.linkSignal(o, () => call.cancel());
+    });
+  }
+
+  /** A server stream as an async iterable; the first message must come within streamOpenTimeoutMs. */
+  private serverStream<Res>(path: string, req: object, o: CallOptions): AsyncIterable<Res> {
+    const m = method(path);
+    const openTimeoutMs = positiveInt('timeoutMs', o.timeoutMs, this.streamOpenTimeoutMs);
+    const self = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        const call = self.client.makeServerStreamRequest(m.path, m.serialize, m.deserializeResponse, req, self.metadata(o), {});
+        self.linkSignal(o, () => call.cancel());
+        let opened = false;
+        let timedOut = false;
+        const t = self.timers.setTimeout(() => {
+          if (!opened) {
+            timedOut = true;
+            call.cancel();
+          }
+        }, openTimeoutMs);
+        try {
+          for await (const msg of call) {
+            if (!opened) {
+              opened = true;
+              self.timers.clearTimeout(t);
+            }
+            yield msg as Res;
+          }
+        } catch (err) {
+          if (timedOut) throw new DeadlineExceededError(`${path}: no message within ${openTimeoutMs} ms`);
+          throw errorFromCallFailure(err);
+        } finally {
+          self.timers.clearTimeout(t);
+          call.cancel();
+        }
+        if (timedOut) throw new DeadlineExceededError(`${path}: no message within ${openTimeoutMs} ms`);
+      },
+    };
+  }
+}
+
+/** True when `err` is worth retrying on another attempt (transient transport failures). */
+export function isTransient(err: unknown): boolean {
+  return err instanceof SwarmError && [4, 10, 14].includes(err.code);
+}
