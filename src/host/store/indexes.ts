@@ -102,7 +102,7 @@ export function resolveFind(table: TableName, by: FindBy): ResolvedFind {
       throw new InvalidArgumentError(`invalid find argument type: table ${table} has no ${index} index`);
     }
   };
-  const keys = Object.keys(by);
+  const keys = Object.keys(by).filter((k) => (by as Record<string, unknown>)[k] !== undefined);
   if ('serviceId' in by && has('slot') && by.slot !== undefined) {
     need('slot');
     if (!Number.isInteger(by.slot)) throw new InvalidArgumentError('find.slot: must be an integer');

@@ -279,7 +279,7 @@ export class Store {
         }
         if (txActions.length === 0) {
           // Read-only: nothing to propose; it settles with the proposal its reads may depend on.
-          members.push({ encoded: undefined, settle: this.settler(item, value, true) });
+          members.push({ encoded: undefined, settle: this.settler(item, value) });
           continue;
         }
         const enc = encodeTx(txActions);
@@ -295,7 +295,7 @@ export class Store {
         txs.push(txActions);
         bytes += enc.sizeBytes + (encoded.length > 1 ? 1 : 0);
         actions += txActions.length;
-        members.push({ encoded: enc, settle: this.settler(item, value, false) });
+        members.push({ encoded: enc, settle: this.settler(item, value) });
       }
       if (encoded.length === 0) {
         for (const m of members) m.settle(undefined);
@@ -323,9 +323,8 @@ export class Store {
     };
   }
 
-  private settler(item: Item, value: unknown, readOnly: boolean): (err: Error | undefined) => void {
+  private settler(item: Item, value: unknown): (err: Error | undefined) => void {
     const done = this.advance(item);
-    if (readOnly && item.kind === 'batch') return (err) => done(err);
     return (err) => done(err, value);
   }
 

@@ -98,6 +98,42 @@ describe('store write transactions', () => {
     assert.deepEqual(a.snapshot(), b.snapshot());
   });
 
+  it('fails an update at apply when another manager deleted the object first', async () => {
+    const clock = new ManualClock();
+    const a = new Store({ clock, rng: new SeededRng(1) });
+    const b = new Store({ clock, rng: new SeededRng(2) });
+    const log = new SharedLog([a, b]);
+    const init = a.update((tx) => tx.create('tasks', task('t1', 's', 1)));
+    await tick();
+    log.release();
+    await init;
+    const del = a.update((tx) => tx.delete('tasks', 't1'));
+    await tick();
+    const upd = b.update((tx) => tx.update('tasks', { ...tx.get('tasks', 't1')!, nodeId: 'n1' }));
+    await tick();
+    log.release();
+    await del;
+    await assert.rejects(upd, (e: Error) => e instanceof NotFoundError && e.message === 'object does not exist: task t1');
+    assert.deepEqual(a.snapshot(), b.snapshot());
+  });
+
+  it('rejects queued writes and closes watchers on close()', async () => {
+    const { store } = localStore();
+    const held = new HeldProposer(store);
+    store.setProposer(held);
+    const w = store.watch();
+    const inFlight = store.update((tx) => tx.create('tasks', task('t1', 's', 1)));
+    await tick();
+    const queued = store.update((tx) => tx.create('tasks', task('t2', 's', 2)));
+    store.close();
+    await assert.rejects(queued, /store closed/);
+    await assert.rejects(store.update(() => 1), /store closed/);
+    assert.equal(w.closed, true);
+    held.release();
+    await inFlight;
+    assert.ok(store.view((tx) => tx.get('tasks', 't1')));
+  });
+
   it('groups concurrent updates into few proposals, each transaction whole in one proposal', async () => {
     const { store } = localStore();
     const held = new HeldProposer(store);
