@@ -51,7 +51,7 @@ import type {
   UpdateTaskStatusRequest,
   UpdateTaskStatusResponse,
 } from './messages.js';
-import { methods, serviceDefinition, type ServiceName } from './proto.js';
+import { serviceDefinition, type ServiceName } from './proto.js';
 import { statusFromError } from './status.js';
 import type { ServerTlsIdentity } from './tls.js';
 
@@ -504,9 +504,4 @@ export class TransportServer {
       });
     };
   }
-}
-
-/** All method paths a server could serve (for diagnostics and tests). */
-export function allMethodPaths(): string[] {
-  return [...methods().keys()];
 }
