@@ -5,7 +5,7 @@
  * as the SwarmError subclass of the status code (status.ts).
  */
 import * as grpc from '@grpc/grpc-js';
-import { DeadlineExceededError, InvalidArgumentError, SwarmError } from '../api/errors.js';
+import { Code, DeadlineExceededError, InvalidArgumentError, SwarmError } from '../api/errors.js';
 import { RealTimers, type Timers } from '../env/index.js';
 import { FORWARDED_ADDR, FORWARDED_CN, FORWARDED_ORG, FORWARDED_OU, type PeerIdentity } from './auth.js';
 import type {
@@ -330,7 +330,10 @@ export class TransportClient {
   }
 }
 
-/** True when `err` is worth retrying on another attempt (transient transport failures). */
+/** True when `err` is worth retrying on another attempt: a deadline, an abort or an unavailable peer. */
 export function isTransient(err: unknown): boolean {
-  return err instanceof SwarmError && [4, 10, 14].includes(err.code);
+  return (
+    err instanceof SwarmError &&
+    (err.code === Code.DEADLINE_EXCEEDED || err.code === Code.ABORTED || err.code === Code.UNAVAILABLE)
+  );
 }

@@ -26,7 +26,6 @@ export type { TlsMaterial, ClientTls } from './tls.js';
 export {
   TransportServer,
   HealthStatus,
-  allMethodPaths,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_STREAMED_MESSAGE_BYTES,
   DEFAULT_SHUTDOWN_GRACE_MS,

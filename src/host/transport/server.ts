@@ -51,7 +51,7 @@ import type {
   UpdateTaskStatusRequest,
   UpdateTaskStatusResponse,
 } from './messages.js';
-import { methods, serviceDefinition, type ServiceName } from './proto.js';
+import { serviceDefinition, type ServiceName } from './proto.js';
 import { statusFromError } from './status.js';
 import type { ServerTlsIdentity } from './tls.js';
 
@@ -105,7 +105,12 @@ export interface NodeCAHandlers {
   issueNodeCertificate(req: IssueNodeCertificateRequest, ctx: CallContext): Promise<IssueNodeCertificateResponse>;
   nodeCertificateStatus(req: NodeCertificateStatusRequest, ctx: CallContext): Promise<NodeCertificateStatusResponse>;
 }
-/** Dispatcher handlers (workers and managers). Streams end when the iterable ends; throwing ends with a status. */
+/**
+ * Dispatcher handlers (workers and managers). Streams end when the iterable ends; throwing ends them with a
+ * status. A stream handler that waits between messages must also watch `ctx.signal`: when the client goes
+ * away, the server stops pulling and calls `return()` on the iterator, which an async generator only honours
+ * at its next `yield`.
+ */
 export interface DispatcherHandlers {
   session(req: SessionRequest, ctx: CallContext): AsyncIterable<SessionMessage>;
   heartbeat(req: HeartbeatRequest, ctx: CallContext): Promise<HeartbeatResponse>;
@@ -499,9 +504,4 @@ export class TransportServer {
       });
     };
   }
-}
-
-/** All method paths a server could serve (for diagnostics and tests). */
-export function allMethodPaths(): string[] {
-  return [...methods().keys()];
 }

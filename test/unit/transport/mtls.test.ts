@@ -23,11 +23,13 @@ import {
   TransportClient,
   TransportServer,
   forwardOptions,
+  keepStreamOpen,
   type CallContext,
   type ClientTls,
   type PeerIdentity,
   type SessionMessage,
 } from '../../../src/host/transport/index.js';
+import { RealTimers, SeededRng } from '../../../src/host/env/index.js';
 import { TestPki, type TestCa, type TestNodeCert } from './fixtures.js';
 import { RecordingLogger } from './helpers.js';
 
@@ -420,6 +422,29 @@ describe('transport over mutual TLS on 127.0.0.1', () => {
     } finally {
       await s2.close();
     }
+  });
+
+  test('keeps a real session stream open across server-side ends with the jittered backoff', async () => {
+    const c = client(withCert(worker));
+    const ac = new AbortController();
+    const got: string[] = [];
+    let retries = 0;
+    const done = keepStreamOpen<SessionMessage>({
+      open: (signal) => c.session({ descriptionJson: '{}', sessionId: `r${retries}` }, { signal }),
+      onMessage: (m) => void got.push(m.sessionId),
+      onRetry: () => void retries++,
+      timers: new RealTimers(),
+      rng: new SeededRng(1),
+      signal: ac.signal,
+      minMs: 10,
+      maxMs: 40,
+    });
+    const deadline = performance.now() + 5_000;
+    while (retries < 2 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    ac.abort();
+    await done;
+    assert.ok(retries >= 2, `reconnected ${retries} times`);
+    assert.deepEqual(got.slice(0, 6), ['s-r0-0', 's-r0-1', 's-r0-2', 's-r1-0', 's-r1-1', 's-r1-2']);
   });
 
   test('bounds the wait for a stream first message', async () => {

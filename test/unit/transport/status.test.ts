@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Code, InvalidArgumentError, NotFoundError, SwarmError } from '../../../src/host/api/errors.js';
-import { errorFromCallFailure, errorFromStatus, statusFromError } from '../../../src/host/transport/index.js';
+import { errorFromCallFailure, errorFromStatus, isTransient, statusFromError } from '../../../src/host/transport/index.js';
 
 test('maps every gRPC code to a SwarmError with that code and message, and back', () => {
   for (let code = Code.CANCELLED; code <= Code.UNAUTHENTICATED; code++) {
@@ -28,4 +28,12 @@ test('reads a grpc-js ServiceError shape', () => {
   assert.ok(e instanceof NotFoundError);
   assert.equal(e.message, 'node x');
   assert.ok(errorFromCallFailure(new SwarmError(Code.ABORTED, 'a')) instanceof SwarmError);
+});
+
+test('treats deadline, aborted and unavailable as transient, and nothing else', () => {
+  const transient = [Code.DEADLINE_EXCEEDED, Code.ABORTED, Code.UNAVAILABLE];
+  for (let code = Code.CANCELLED; code <= Code.UNAUTHENTICATED; code++) {
+    assert.equal(isTransient(errorFromStatus(code, 'x')), transient.includes(code), `code ${code}`);
+  }
+  assert.equal(isTransient(new Error('plain')), false);
 });
