@@ -164,7 +164,11 @@ export class Manager {
       },
     });
     this.raft.start();
-    if (fresh && this.o.bootstrap) this.raft.campaign();
+    if (fresh && this.o.bootstrap) {
+      // A lone bootstrap voter campaigns at once, once its membership entries are applied.
+      await this.raft.whenIdle();
+      this.raft.campaign();
+    }
   }
 
   /** Stops leader components, Raft and the peer connections. */

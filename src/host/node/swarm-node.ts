@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, UnavailableError } from '../api/errors.js';
-import { NodeRole, type Cluster } from '../api/objects.js';
+import { NodeRole, TABLES, type Cluster } from '../api/objects.js';
 import {
   DEFAULT_NODE_CERT_EXPIRY_MS,
   KeyStore,
@@ -312,6 +312,8 @@ export class SwarmNode {
 
   /** Runs a control call on the leader, forwarding it there from any other manager. */
   private async controlCall(manager: Manager, req: ControlRequest, ctx: CallContext): Promise<ControlResponse> {
+    // NodeInfo describes the manager that answers (never forwarded): identity, Raft position, store counts.
+    if (req.method === 'NodeInfo') return { responseJson: JSON.stringify(this.nodeInfo(manager)) };
     if (!manager.isLeader) return manager.leaderClient().control(req, forwardOptions(ctx));
     const control = this.o.control;
     if (control === undefined) throw new UnavailableError('control API not available on this node');
@@ -323,6 +325,25 @@ export class SwarmNode {
     }
     const res = await control(req.method, request, { manager });
     return { responseJson: JSON.stringify(res ?? {}) };
+  }
+
+  /** This manager's identity, Raft position and store object counts (for operators and tests). */
+  nodeInfo(manager: Manager): Record<string, unknown> {
+    const st = manager.raftStatus();
+    const counts = manager.store.view((tx) => Object.fromEntries(TABLES.map((t) => [t, tx.list(t).length])));
+    return {
+      nodeId: this.identity.nodeId,
+      clusterId: this.identity.clusterId,
+      role: NodeRole[this.identity.role].toLowerCase(),
+      raftId: st.id,
+      raftRole: st.role,
+      term: st.term,
+      leaderNodeId: manager.leaderInfo()?.nodeId ?? '',
+      commit: st.commit,
+      applied: manager.store.appliedIndex,
+      members: manager.members(),
+      counts,
+    };
   }
 
   /** Path of a file in the state dir. */

@@ -166,6 +166,8 @@ export class RaftNode {
       }
     };
     this.tickTimer = this.o.timers.setTimeout(loop, this.o.tickMs);
+    // Handle the bootstrap Ready (e.g. a new cluster's membership entries) now rather than at the first tick.
+    this.kick();
   }
 
   private deferredTicks = 0;

@@ -1,0 +1,104 @@
+// The swarmhost command: one swarm node (manager or worker), with SwarmKit's swarmd flags.
+import { hostname as osHostname } from 'node:os';
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
+import { createLogger } from '../node/logger.js';
+import { SwarmNode } from '../node/swarm-node.js';
+import { DEFAULT_RAFT_TIMING } from '../node/manager.js';
+import { nodeServices } from '../node/services.js';
+
+function positiveInt(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new CommanderArgError(`${flag} must be a positive integer, got "${v}"`);
+    return n;
+  };
+}
+
+const program = new Command()
+  .name('swarmhost')
+  .description('Run a swarmhost node: create a swarm, or join one with a token')
+  .version('0.1.0', '-v, --version')
+  .option('-d, --state-dir <dir>', 'state directory (certificates, raft log, tasks)', '/var/lib/swarmhost')
+  .option('--hostname <name>', 'node hostname', osHostname())
+  .option('--listen-remote-api <addr>', 'host:port for the remote API (mutual TLS)', '0.0.0.0:4242')
+  .option('--advertise-remote-api <addr>', 'host:port other nodes use to reach this one')
+  .option('--listen-control-api <path>', 'unix socket of the control API (managers)', '/var/run/swarmhost.sock')
+  .option('--join-addr <addr>', 'host:port of a manager to join (none and no state = create a new swarm)')
+  .option('--join-token <token>', 'join token (SWMTKN-1-...)')
+  .option('--config <file>', 'plugins configuration (plugins.config.ts)')
+  .option('--executor <name>', 'executor for this node: docker | process | sim (default: docker when an engine answers, else process)')
+  .option('--tick-ms <ms>', 'raft tick length in ms', positiveInt('--tick-ms'), DEFAULT_RAFT_TIMING.tickMs)
+  .option('--election-tick <n>', 'ticks without a leader before an election', positiveInt('--election-tick'), DEFAULT_RAFT_TIMING.electionTick)
+  .option('--heartbeat-tick <n>', 'ticks between leader heartbeats', positiveInt('--heartbeat-tick'), DEFAULT_RAFT_TIMING.heartbeatTick)
+  .option('-l, --log-level <level>', 'log level: debug | info | warn | error', 'info')
+  .parse();
+
+const o = program.opts<{
+  stateDir: string;
+  hostname: string;
+  listenRemoteApi: string;
+  advertiseRemoteApi?: string;
+  listenControlApi: string;
+  joinAddr?: string;
+  joinToken?: string;
+  config?: string;
+  executor?: string;
+  tickMs: number;
+  electionTick: number;
+  heartbeatTick: number;
+  logLevel: string;
+}>();
+
+if (o.heartbeatTick >= o.electionTick) {
+  console.error(`Error: --heartbeat-tick (${o.heartbeatTick}) must be smaller than --election-tick (${o.electionTick})`);
+  process.exit(2);
+}
+if (o.executor !== undefined && !['docker', 'process', 'sim'].includes(o.executor)) {
+  console.error(`Error: --executor must be docker, process or sim, got "${o.executor}"`);
+  process.exit(2);
+}
+
+const logger = createLogger({ level: o.logLevel, bindings: { hostname: o.hostname } });
+const services = nodeServices({ hostname: o.hostname, executor: o.executor, logger });
+const node = new SwarmNode(
+  {
+    stateDir: resolve(o.stateDir),
+    hostname: o.hostname,
+    listenRemoteApi: o.listenRemoteApi,
+    ...(o.advertiseRemoteApi ? { advertiseRemoteApi: o.advertiseRemoteApi } : {}),
+    listenControlApi: resolve(o.listenControlApi),
+    ...(o.joinAddr ? { joinAddr: o.joinAddr } : {}),
+    ...(o.joinToken ? { joinToken: o.joinToken } : {}),
+    timing: { tickMs: o.tickMs, electionTick: o.electionTick, heartbeatTick: o.heartbeatTick },
+    logger,
+    control: services.control,
+  },
+  services.hooks,
+);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  const hard = setTimeout(() => {
+    logger.error({}, 'shutdown took longer than 10 s; exiting');
+    process.exit(1);
+  }, 10_000);
+  hard.unref();
+  await node.stop().catch((e) => logger.error({ err: String(e) }, 'error during shutdown'));
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+
+try {
+  await node.start();
+} catch (e) {
+  const msg = e instanceof Error ? e.message : String(e);
+  logger.error({ err: msg }, 'failed to start');
+  console.error(`Error: ${msg}`);
+  await node.stop().catch(() => undefined);
+  process.exit(1);
+}

@@ -1,0 +1,154 @@
+/**
+ * Real swarmhost processes for integration tests: free loopback ports, spawning `bin/swarmhost.mjs` with its
+ * own state dir, reading its JSON log lines, control calls over its unix socket, and clean teardown.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { TransportClient } from '../../src/host/transport/index.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+/** A free TCP port on 127.0.0.1 (bound then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** A temporary directory removed by the returned cleanup. */
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Polls `fn` until it returns a non-undefined value or `timeoutMs` passes (then throws naming `what`). */
+export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined> | T | undefined, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      lastErr = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Options of one swarmhost process. */
+export interface NodeProcOptions {
+  name: string;
+  stateDir: string;
+  port: number;
+  joinAddr?: string;
+  joinToken?: string;
+  extraArgs?: string[];
+  env?: Record<string, string>;
+}
+
+/** One swarmhost process. */
+export class NodeProc {
+  child: ChildProcess | undefined;
+  readonly lines: string[] = [];
+  exitCode: number | null | undefined = undefined;
+  private exitWaiters: (() => void)[] = [];
+
+  constructor(readonly o: NodeProcOptions) {}
+
+  get addr(): string {
+    return `127.0.0.1:${this.o.port}`;
+  }
+
+  get socket(): string {
+    return join(this.o.stateDir, 'swarm.sock');
+  }
+
+  /** Starts the process (again, after a kill, from the same state dir). */
+  start(): this {
+    const args = [
+      join(ROOT, 'bin/swarmhost.mjs'),
+      '-d', this.o.stateDir,
+      '--hostname', this.o.name,
+      '--listen-remote-api', this.addr,
+      '--listen-control-api', this.socket,
+      ...(this.o.joinAddr ? ['--join-addr', this.o.joinAddr] : []),
+      ...(this.o.joinToken ? ['--join-token', this.o.joinToken] : []),
+      ...(this.o.extraArgs ?? []),
+    ];
+    this.exitCode = undefined;
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...this.o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const onData = (buf: Buffer): void => {
+      for (const l of buf.toString('utf8').split('\n')) if (l.trim() !== '') this.lines.push(l);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code, signal) => {
+      this.exitCode = code ?? (signal ? -1 : null);
+      const w = this.exitWaiters;
+      this.exitWaiters = [];
+      for (const f of w) f();
+    });
+    return this;
+  }
+
+  /** Waits for a log line matching `re` (bounded). */
+  async waitLog(re: RegExp, timeoutMs = 20_000): Promise<string> {
+    return waitFor(`${this.o.name} log ${re}`, timeoutMs, () => {
+      const l = this.lines.find((x) => re.test(x));
+      if (l === undefined && this.exitCode !== undefined) {
+        throw new Error(`${this.o.name} exited (${this.exitCode}) before logging ${re}:\n${this.lines.slice(-15).join('\n')}`);
+      }
+      return l;
+    });
+  }
+
+  /** Waits until the process has exited (bounded); returns its exit code. */
+  async waitExit(timeoutMs = 15_000): Promise<number | null> {
+    if (this.exitCode !== undefined) return this.exitCode;
+    await new Promise<void>((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`${this.o.name} did not exit within ${timeoutMs} ms`)), timeoutMs);
+      this.exitWaiters.push(() => {
+        clearTimeout(t);
+        res();
+      });
+    });
+    return this.exitCode ?? null;
+  }
+
+  /** Sends a signal and waits for the exit. */
+  async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.child === undefined || this.exitCode !== undefined) return;
+    this.child.kill(signal);
+    await this.waitExit();
+  }
+
+  /** One control API call over this node's unix socket. */
+  async control<T = unknown>(method: string, request: unknown = {}, timeoutMs = 5_000): Promise<T> {
+    const c = new TransportClient(`unix://${this.socket}`, { tls: { kind: 'none' }, callTimeoutMs: timeoutMs });
+    try {
+      const res = await c.control({ method, requestJson: JSON.stringify(request) });
+      return JSON.parse(res.responseJson) as T;
+    } finally {
+      c.close();
+    }
+  }
+}
+
+/** Kills every process and removes the directories. */
+export async function teardown(procs: NodeProc[], dirs: string[]): Promise<void> {
+  await Promise.all(procs.map((p) => p.kill('SIGKILL').catch(() => undefined)));
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+}
