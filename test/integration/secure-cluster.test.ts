@@ -112,7 +112,7 @@ test('openssl verifies every node certificate against the root CA, with CN=node 
 test('raft RPCs are refused without a client certificate, with a worker certificate, and with a foreign CA', async () => {
   const target = n1.addr;
   const info = await n1.control<{ raftId: string }>('NodeInfo');
-  const rootOnly: ClientTls = { kind: 'verify', rootCaPem: await readFile(join(n1.o.stateDir, 'certificates/swarm-root-ca.crt')) };
+  const rootOnly: Extract<ClientTls, { kind: 'verify' }> = { kind: 'verify', rootCaPem: await readFile(join(n1.o.stateDir, 'certificates/swarm-root-ca.crt')) };
   const noCert = new TransportClient(target, { tls: rootOnly });
   await assert.rejects(noCert.processRaftMessage(heartbeat('1', info.raftId)), PermissionDeniedError);
   noCert.close();
@@ -122,7 +122,8 @@ test('raft RPCs are refused without a client certificate, with a worker certific
   // A node of another swarm: its certificate is signed by another CA, so the TLS handshake or the check fails.
   const other = await newNode('other-1');
   await other.waitLog(/node started/);
-  const foreign = new TransportClient(target, { tls: { ...(await tlsOf(other.o.stateDir)), rootCaPem: rootOnly.rootCaPem }, callTimeoutMs: 3_000 });
+  const otherTls = (await tlsOf(other.o.stateDir)) as Extract<ClientTls, { kind: 'verify' }>;
+  const foreign = new TransportClient(target, { tls: { ...otherTls, rootCaPem: rootOnly.rootCaPem }, callTimeoutMs: 3_000 });
   await assert.rejects(foreign.processRaftMessage(heartbeat('1', info.raftId)), (e: unknown) => e instanceof PermissionDeniedError || e instanceof UnavailableError);
   foreign.close();
   // The CA's root fetch works without any certificate.

@@ -87,6 +87,9 @@ export class Manager {
   readonly store: Store;
   readonly book = new MemberBook();
   readonly ca: CAService;
+  /** The manager's randomness (ids, tokens) and clock. */
+  readonly rng: Rng;
+  readonly clock: Clock;
   private raft!: RaftNode;
   private storage!: DiskRaftStorage;
   private readonly clients = new Map<string, TransportClient>();
@@ -99,6 +102,8 @@ export class Manager {
 
   constructor(private readonly o: ManagerOptions) {
     this.log = o.logger.child({ component: 'manager' });
+    this.rng = o.rng;
+    this.clock = o.clock;
     this.store = new Store({ clock: o.clock, rng: o.rng });
     this.ca = new CAService(this.store, { clock: o.clock, rng: o.rng });
     for (const m of o.knownMembers) this.book.remember(m);

@@ -1,13 +1,39 @@
+import { ControlApi } from '../controlapi/index.js';
 import type { Logger } from './logger.js';
+import type { Manager } from './manager.js';
 import type { ControlDispatch, SwarmNodeHooks } from './swarm-node.js';
 
 /** What a swarmhost process runs besides Raft and the store: the control API, leader components, the agent. */
 export interface NodeServices {
-  control: ControlDispatch | undefined;
+  control: ControlDispatch;
   hooks: SwarmNodeHooks;
 }
 
-/** The composition root: wires the subsystems into a node. */
-export function nodeServices(_o: { hostname: string; executor: string | undefined; logger: Logger }): NodeServices {
-  return { control: undefined, hooks: {} };
+/**
+ * The composition root: wires the subsystems into a node. The control API runs over the manager's store and
+ * reads Raft membership from it; it only ever executes on the leader (the node forwards otherwise).
+ */
+export function nodeServices(o: { hostname: string; executor: string | undefined; logger: Logger }): NodeServices {
+  const apis = new WeakMap<Manager, ControlApi>();
+  const apiFor = (m: Manager): ControlApi => {
+    let api = apis.get(m);
+    if (api === undefined) {
+      api = new ControlApi({
+        store: m.store,
+        clock: m.clock,
+        rng: m.rng,
+        raft: {
+          members: () => m.members(),
+          leaderNodeId: () => m.leaderInfo()?.nodeId ?? '',
+        },
+        logger: o.logger.child({ component: 'controlapi' }),
+      });
+      apis.set(m, api);
+    }
+    return api;
+  };
+  return {
+    control: (method, request, ctx) => apiFor(ctx.manager).call(method, request),
+    hooks: {},
+  };
 }
