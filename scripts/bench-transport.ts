@@ -59,8 +59,8 @@ try {
   const n1 = await node('m1');
   await waitFor('m1 leader', 20_000, async () => ((await n1.control<{ raftRole: string }>('NodeInfo').catch(() => undefined))?.raftRole === 'leader' ? true : undefined));
   const cluster = await waitFor('cluster', 10_000, async () => (await n1.control<{ clusters: Cluster[] }>('ListClusters').catch(() => undefined))?.clusters[0]);
-  const n2 = await node('m2', { addr: n1.addr, token: cluster.rootCA.joinTokens.manager });
-  const n3 = await node('m3', { addr: n1.addr, token: cluster.rootCA.joinTokens.manager });
+  await node('m2', { addr: n1.addr, token: cluster.rootCA.joinTokens.manager });
+  await node('m3', { addr: n1.addr, token: cluster.rootCA.joinTokens.manager });
   await waitFor('3 members', 30_000, async () => ((await n1.control<{ members: unknown[] }>('NodeInfo')).members.length === 3 ? true : undefined));
   console.log(`bench-transport: 3 swarmhost managers on loopback, fsync on, 64-byte values, ${seconds} s per point`);
   const base = await load(n1.socket, 16, Math.min(seconds, 3) * 1000, false);

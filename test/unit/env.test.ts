@@ -49,3 +49,13 @@ test('a timer set from inside a firing timer runs in the same advance when due',
   t.advance(10);
   assert.deepEqual(fired, [5, 10]);
 });
+
+test('real timers keep delays longer than 2^31 ms pending instead of firing at once', async () => {
+  const { RealTimers } = await import('../../src/host/env/index.js');
+  const t = new RealTimers();
+  let fired = false;
+  t.setTimeout(() => (fired = true), 60 * 24 * 3_600_000); // 60 days
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(fired, false);
+  t.clearAll();
+});

@@ -13,6 +13,9 @@ export interface Timers extends Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
+/** Largest delay Node's setTimeout honours, ms (2^31 - 1). */
+export const MAX_NODE_TIMEOUT_MS = 2_147_483_647;
+
 /** Timers backed by Node's event loop and Date.now(). */
 export class RealTimers implements Timers {
   private next = 1;
@@ -24,12 +27,26 @@ export class RealTimers implements Timers {
 
   setTimeout(fn: () => void, delayMs: number): TimerHandle {
     const id = this.next++;
+    this.arm(id, fn, Date.now() + Math.max(0, delayMs));
+    return { id };
+  }
+
+  /**
+   * Node's setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days), which would turn a
+   * 60-day certificate renewal into a busy loop: long delays are re-armed in steps until due.
+   */
+  private arm(id: number, fn: () => void, dueMs: number): void {
+    const left = dueMs - Date.now();
+    const step = Math.min(Math.max(0, left), MAX_NODE_TIMEOUT_MS);
     const t = setTimeout(() => {
+      if (dueMs - Date.now() > 0 && left > MAX_NODE_TIMEOUT_MS) {
+        this.arm(id, fn, dueMs);
+        return;
+      }
       this.live.delete(id);
       fn();
-    }, Math.max(0, delayMs));
+    }, step);
     this.live.set(id, t);
-    return { id };
   }
 
   clearTimeout(handle: TimerHandle): void {

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import {
   checkRootAgainstToken,
   generateKeyAndCsr,
   parseNodeIdentity,
+  verifyCsr,
   type NodeIdentity,
   type NodeTlsMaterial,
 } from '../ca/index.js';
@@ -25,6 +27,7 @@ import {
   type ControlRequest,
   type ControlResponse,
 } from '../transport/index.js';
+import { CertRenewer } from './cert-renewer.js';
 import type { Logger } from './logger.js';
 import { DEFAULT_RAFT_TIMING, Manager, type RaftTiming } from './manager.js';
 import { newRaftId, type RaftMemberInfo } from './members.js';
@@ -82,6 +85,7 @@ export class SwarmNode {
   private serverIdentity: ServerTlsIdentity | undefined;
   private readonly log: Logger;
   private stopped = false;
+  private renewer: CertRenewer | undefined;
   advertiseAddr = '';
 
   constructor(
@@ -160,6 +164,15 @@ export class SwarmNode {
       await manager.start();
       if (this.o.listenControlApi) await this.startControlSocket(manager, this.o.listenControlApi);
     }
+    this.renewer = new CertRenewer({
+      timers: this.timers,
+      rng: this.rng,
+      logger: this.log.child({ component: 'cert-renewer' }),
+      current: () => this.material,
+      issue: (csr) => this.requestCertificate(csr),
+      install: (m) => this.installMaterial(m),
+    });
+    this.renewer.start();
     await this.hooks.onStarted?.(this);
     this.log.info({ addr: this.advertiseAddr, control: this.o.listenControlApi ?? null }, 'node started');
   }
@@ -169,10 +182,57 @@ export class SwarmNode {
     if (this.stopped) return;
     this.stopped = true;
     await this.hooks.onStopping?.(this);
+    this.renewer?.stop();
     await this.controlServer?.close();
     await this.remote?.close();
     await this.manager?.stop();
     this.timers.clearAll();
+  }
+
+  /** Renews this node's certificate now (a role change); resolves when the attempt ends. */
+  renewCertificate(): Promise<void> {
+    if (this.renewer === undefined) return Promise.reject(new UnavailableError('node not started'));
+    return this.renewer.renewNow();
+  }
+
+  /** Asks a manager's CA (this node's own server on a manager) to sign a CSR for this node. */
+  private async requestCertificate(csrPem: string): Promise<string> {
+    const addrs = this.manager ? [this.advertiseAddr] : this.state.managers.map((m) => m.addr).filter((a) => a !== '');
+    let lastErr: unknown = new UnavailableError('no manager address known for certificate renewal');
+    for (const addr of addrs) {
+      const c = new TransportClient(addr, { tls: this.clientTls() });
+      try {
+        const { nodeId } = await c.issueNodeCertificate({ csr: Buffer.from(csrPem), token: '', availability: '' });
+        // The status is a local read on the answering manager: wait (bounded) until it has applied the new
+        // certificate, recognised by the CSR's public key.
+        const want = verifyCsr(csrPem).subjectPublicKeyDer;
+        const deadline = this.timers.now() + 15_000;
+        for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
+          const st = await c.nodeCertificateStatus({ nodeId });
+          if (st.status?.state === 'failed') throw new FailedPreconditionError(`certificate renewal failed: ${st.status.err}`);
+          if (st.status?.state === 'issued' && st.certificate.length > 0) {
+            const got = new X509Certificate(st.certificate).publicKey.export({ type: 'spki', format: 'der' });
+            if (Buffer.compare(got, want) === 0) return st.certificate.toString('utf8');
+          }
+          if (this.timers.now() > deadline) throw new UnavailableError('the renewed certificate did not reach this manager within 15 s');
+          await new Promise((r) => this.timers.setTimeout(() => r(undefined), wait));
+        }
+      } catch (e) {
+        lastErr = e;
+      } finally {
+        c.close();
+      }
+    }
+    throw lastErr;
+  }
+
+  /** Saves renewed material and makes servers and clients use it. */
+  private async installMaterial(m: NodeTlsMaterial): Promise<void> {
+    await new KeyStore(this.o.stateDir).saveNode(m);
+    this.material = m;
+    this.identity = parseNodeIdentity(m.certPem);
+    this.serverIdentity?.update({ rootCaPem: Buffer.from(m.rootPem), certPem: Buffer.from(m.certPem), keyPem: Buffer.from(m.keyPem) });
+    this.manager?.resetClients();
   }
 
   // ------------------------------------------------------------------ cluster creation and joining
@@ -314,6 +374,12 @@ export class SwarmNode {
   private async controlCall(manager: Manager, req: ControlRequest, ctx: CallContext): Promise<ControlResponse> {
     // NodeInfo describes the manager that answers (never forwarded): identity, Raft position, store counts.
     if (req.method === 'NodeInfo') return { responseJson: JSON.stringify(this.nodeInfo(manager)) };
+    // RenewCertificate renews the answering node's own certificate now (never forwarded).
+    if (req.method === 'RenewCertificate') {
+      await this.renewCertificate();
+      const id = parseNodeIdentity(this.material.certPem);
+      return { responseJson: JSON.stringify({ nodeId: id.nodeId, serial: id.serialHex, notAfter: new Date(id.notAfterMs).toISOString() }) };
+    }
     if (!manager.isLeader) return manager.leaderClient().control(req, forwardOptions(ctx));
     const control = this.o.control;
     if (control === undefined) throw new UnavailableError('control API not available on this node');
