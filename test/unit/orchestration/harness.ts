@@ -86,8 +86,8 @@ export function serviceObj(id: string, o: { mode?: ServiceMode; replicas?: numbe
 }
 
 /**
- * The fake agent: for tasks on nodes it serves, moves ASSIGNED..STARTING with desired RUNNING to RUNNING, stops
- * tasks whose desired state is SHUTDOWN or more, and fails tasks that `shouldFail` picks (FAILED instead of
+ * The fake agent: for tasks on nodes it serves, moves ASSIGNED..STARTING with desired RUNNING to RUNNING (desired
+ * COMPLETE: straight to COMPLETE), stops tasks whose desired state is SHUTDOWN or more, and fails tasks that `shouldFail` picks (FAILED instead of
  * RUNNING). Tasks on nodes in `dead` get no reports at all (their agent is gone).
  */
 export class FakeAgent {
@@ -148,6 +148,9 @@ export class FakeAgent {
           if (t.desiredState >= TaskState.SHUTDOWN && s >= TaskState.ASSIGNED && s <= TaskState.RUNNING) next = TaskState.SHUTDOWN;
           else if (t.desiredState === TaskState.RUNNING && s >= TaskState.ASSIGNED && s < TaskState.RUNNING) {
             next = this.shouldFail(t) ? TaskState.FAILED : TaskState.RUNNING;
+          } else if (t.desiredState === TaskState.COMPLETE && s >= TaskState.ASSIGNED && s <= TaskState.RUNNING) {
+            // A job task runs to completion at once (or fails).
+            next = this.shouldFail(t) ? TaskState.FAILED : TaskState.COMPLETE;
           }
           if (next === undefined) return;
           this.reports++;

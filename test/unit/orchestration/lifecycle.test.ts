@@ -177,3 +177,26 @@ test('start() after a leader change resumes: delayed starts re-armed, the servic
   await w.until(() => w.running('web').length === 5 && !('n1' in w.spread('web')), 10_000, 'converged on n2');
   await w.stop();
 });
+
+test('a replicated job runs its total completions at most maxConcurrent at a time, retrying a failure', async () => {
+  const w = new World();
+  await w.addNode('n1');
+  await w.addNode('n2');
+  let failed = 0;
+  w.agent.shouldFail = () => failed++ < 1; // the very first attempt fails
+  w.start();
+  await w.createService(
+    serviceObj('batch', { mode: { replicatedJob: { maxConcurrent: 2, totalCompletions: 5 } }, spec: taskSpec({ restart: { condition: RestartCondition.ON_FAILURE, delayMs: 100 } }) }),
+  );
+  let maxLive = 0;
+  await w.until(() => {
+    const live = w.tasks('batch').filter((t) => t.desiredState <= TaskState.COMPLETE && t.status.state < TaskState.COMPLETE).length;
+    maxLive = Math.max(maxLive, live);
+    return w.tasks('batch').filter((t) => t.status.state === TaskState.COMPLETE).length === 5;
+  }, 10_000, '5 completions');
+  assert.ok(maxLive <= 2, `at most 2 at a time (saw ${maxLive})`);
+  await w.advance(2_000);
+  assert.equal(w.tasks('batch').filter((t) => t.status.state === TaskState.COMPLETE).length, 5, 'no sixth run');
+  assert.equal(w.tasks('batch').filter((t) => t.status.state === TaskState.FAILED).length, 1);
+  await w.stop();
+});
