@@ -398,10 +398,10 @@ export class LeaderOrchestration {
       this.startupPlan = undefined;
       await this.applyPlan(p, undefined);
     }
-    if (this.newTasks.size > 0) await this.allocate();
-    if (this.dirtyServices.size > 0) await this.reconcileDirty();
-    if (this.restartDue) await this.runRestartDue();
-    if (this.enforceNodes.size > 0) await this.enforce();
+    if (this.running && this.newTasks.size > 0) await this.allocate();
+    if (this.running && this.dirtyServices.size > 0) await this.reconcileDirty();
+    if (this.running && this.restartDue) await this.runRestartDue();
+    if (this.running && this.enforceNodes.size > 0) await this.enforce();
   }
 
   /** The allocator step: NEW → PENDING "pending task scheduling", one batch. */
@@ -580,6 +580,7 @@ export class LeaderOrchestration {
   }
 
   private armUpdaterTimer(serviceId: string, atMs: number): void {
+    if (!this.running) return;
     const cur = this.updaterTimers.get(serviceId);
     if (cur && cur.atMs <= atMs) return;
     if (cur) this.timers.clearTimeout(cur.handle);

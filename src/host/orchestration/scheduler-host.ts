@@ -33,11 +33,15 @@ export interface SchedulerHostOptions {
   maxLatencyMs?: number;
 }
 
-/** Figures of the last passes, for tests and benchmarks. */
+/** Scheduler counters, for tests and benchmarks. */
 export interface SchedulerHostStats {
+  /** Passes that had tasks to look at (since construction). */
   passes: number;
+  /** Assignments committed (since construction). */
   assigned: number;
+  /** Tasks left unplaceable by the most recent pass. */
   unplaceable: number;
+  /** Assignments refused at commit (node changed, §6.4) and re-queued (since construction). */
   commitFailures: number;
 }
 
@@ -55,7 +59,7 @@ export class SchedulerHost {
   private idle: (() => void)[] = [];
   readonly debounceMs: number;
   readonly maxLatencyMs: number;
-  /** Running totals (observability). */
+  /** Counters (observability). */
   readonly stats: SchedulerHostStats = { passes: 0, assigned: 0, unplaceable: 0, commitFailures: 0 };
 
   constructor(private readonly o: SchedulerHostOptions) {
