@@ -200,3 +200,31 @@ test('a replicated job runs its total completions at most maxConcurrent at a tim
   assert.equal(w.tasks('batch').filter((t) => t.status.state === TaskState.FAILED).length, 1);
   await w.stop();
 });
+
+test('the reaper takes the retention limit from the cluster object', async () => {
+  const w = new World();
+  await w.addNode('n1');
+  await w.store.update((tx) =>
+    tx.create('clusters', {
+      id: 'cl',
+      meta: { version: 0, createdAt: 0, updatedAt: 0 },
+      spec: {
+        annotations: { name: 'default', labels: {} },
+        orchestration: { taskHistoryRetentionLimit: 2 },
+        raft: { snapshotInterval: 10_000, keepOldSnapshots: 0, logEntriesForSlowFollowers: 500, heartbeatTick: 1, electionTick: 10 },
+        dispatcher: { heartbeatPeriodMs: 5_000 },
+        caConfig: { nodeCertExpiryMs: 7_776_000_000 },
+      },
+      rootCA: { caKey: '', caCert: '', caCertHash: '', joinTokens: { worker: '', manager: '' } },
+      blacklistedCertificates: {},
+    }),
+  );
+  let failures = 0;
+  w.agent.shouldFail = () => failures++ < 4;
+  w.start();
+  await w.createService(serviceObj('flaky', { replicas: 1, spec: taskSpec({ restart: { delayMs: 100 } }) }));
+  await w.until(() => w.running('flaky').length === 1, 20_000, 'the 5th attempt runs', 20);
+  await w.advance(1_000);
+  assert.equal(w.tasks('flaky').length, 2, 'the running task and the newest failed one');
+  await w.stop();
+});
