@@ -1,0 +1,34 @@
+/**
+ * The leader's orchestration components (orchestrators, allocator step, scheduler host, restart supervisor
+ * timers, rolling updater, task reaper, constraint enforcer) over the store. See docs/orchestration-host.md.
+ */
+export {
+  LeaderOrchestration,
+  PENDING_MESSAGE,
+  DEFAULT_ORCHESTRATION_WATCH_BUFFER_EVENTS,
+  MAX_OUT_OF_SEQUENCE_RETRIES,
+} from './leader.js';
+export type {
+  LeaderOrchestrationOptions,
+  OrchestrationPlugins,
+  OrchestrationLogger,
+  OrchestrationStats,
+} from './leader.js';
+export {
+  SchedulerHost,
+  SCHEDULER_DEBOUNCE_MS,
+  SCHEDULER_MAX_LATENCY_MS,
+  ASSIGNED_MESSAGE,
+  PREASSIGNED_MESSAGE,
+} from './scheduler-host.js';
+export type { SchedulerHostOptions, SchedulerHostStats } from './scheduler-host.js';
+export {
+  applyPlanInTx,
+  planChunks,
+  planActionCount,
+  checkBasis,
+  isOutOfSequence,
+  OUT_OF_SEQUENCE,
+  MAX_PLAN_CHUNK_ACTIONS,
+} from './apply-plan.js';
+export type { PlanBasis } from './apply-plan.js';

@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NodeAvailability, NodeStatusState, TaskState } from '../../../src/host/api/index.js';
+import { World, serviceObj } from './harness.js';
+
+async function threeNodes(w: World): Promise<void> {
+  for (const id of ['n1', 'n2', 'n3']) await w.addNode(id);
+}
+
+test('a replicated service of 6 on 3 nodes spreads 2/2/2 and reaches RUNNING', async () => {
+  const w = new World();
+  await threeNodes(w);
+  w.start();
+  await w.createService(serviceObj('web', { replicas: 6 }));
+  await w.until(() => w.running('web').length === 6, 5_000, '6 running');
+  assert.deepEqual(w.spread('web'), { n1: 2, n2: 2, n3: 2 });
+  const slots = w.running('web').map((t) => t.slot).sort((a, b) => a - b);
+  assert.deepEqual(slots, [1, 2, 3, 4, 5, 6]);
+  for (const t of w.running('web')) assert.equal(t.serviceAnnotations.name, 'web');
+  await w.stop();
+});
+
+test('tasks pass through the allocator (PENDING "pending task scheduling") and the scheduler (ASSIGNED with a node)', async () => {
+  const w = new World();
+  await threeNodes(w);
+  w.agent.dead.add('n1').add('n2').add('n3'); // nobody reports: the tasks stay where the managers put them
+  w.start();
+  await w.createService(serviceObj('web', { replicas: 3 }));
+  await w.until(() => w.tasks('web').length === 3 && w.tasks('web').every((t) => t.status.state === TaskState.ASSIGNED), 5_000, 'assigned');
+  for (const t of w.tasks('web')) {
+    assert.equal(t.status.message, 'scheduler assigned task to node');
+    assert.notEqual(t.nodeId, '');
+  }
+  await w.stop();
+});
+
+test('scaling up adds tasks in the lowest free slots; scaling down removes the surplus', async () => {
+  const w = new World();
+  await threeNodes(w);
+  w.start();
+  await w.createService(serviceObj('web', { replicas: 3 }));
+  await w.until(() => w.running('web').length === 3, 5_000, '3 running');
+  await w.updateService('web', (s) => (s.spec.mode = { replicated: { replicas: 9 } }), { newSpec: false });
+  await w.until(() => w.running('web').length === 9, 5_000, '9 running');
+  assert.deepEqual(w.spread('web'), { n1: 3, n2: 3, n3: 3 });
+  await w.updateService('web', (s) => (s.spec.mode = { replicated: { replicas: 2 } }), { newSpec: false });
+  await w.until(() => w.running('web').length === 2, 5_000, '2 running');
+  // The victims were set to desired REMOVE, stopped by the agent, and their records reaped.
+  await w.until(() => w.tasks('web').length === 2, 5_000, 'victims reaped');
+  const nodes = new Set(w.running('web').map((t) => t.nodeId));
+  assert.equal(nodes.size, 2, 'the two survivors are on different nodes');
+  await w.stop();
+});
+
+test('a node going DOWN gets its tasks replaced elsewhere after the restart delay', async () => {
+  const w = new World();
+  await threeNodes(w);
+  w.start();
+  await w.createService(serviceObj('web', { replicas: 6 }));
+  await w.until(() => w.running('web').length === 6, 5_000, '6 running');
+  const onN1 = w.running('web').filter((t) => t.nodeId === 'n1').map((t) => t.slot);
+  assert.equal(onN1.length, 2);
+  w.agent.dead.add('n1');
+  await w.updateNode('n1', (n) => (n.status.state = NodeStatusState.DOWN));
+  await w.advance(200);
+  // Old tasks are told to stop at once; the replacements exist but wait for the 5 s restart delay.
+  const replacements = () => w.tasks('web').filter((t) => onN1.includes(t.slot) && t.nodeId !== 'n1');
+  assert.equal(replacements().length, 2);
+  for (const t of replacements()) assert.equal(t.desiredState, TaskState.READY);
+  for (const t of w.tasks('web').filter((x) => x.nodeId === 'n1')) assert.equal(t.desiredState, TaskState.SHUTDOWN);
+  await w.advance(4_500);
+  assert.equal(w.running('web').length, 4, 'not restarted before the delay');
+  const took = await w.until(() => w.running('web').length === 6, 5_000, 'replaced');
+  assert.ok(took < 1_000, `replaced soon after the delay (took ${took} ms more)`);
+  assert.deepEqual(w.spread('web'), { n2: 3, n3: 3 });
+  await w.stop();
+});
+
+test('DRAIN moves tasks without the restart delay', async () => {
+  const w = new World();
+  await threeNodes(w);
+  w.start();
+  await w.createService(serviceObj('web', { replicas: 6 }));
+  await w.until(() => w.running('web').length === 6, 5_000, '6 running');
+  await w.updateNode('n2', (n) => (n.spec.availability = NodeAvailability.DRAIN));
+  const took = await w.until(() => w.running('web').length === 6 && !('n2' in w.spread('web')), 5_000, 'moved off n2');
+  assert.ok(took < 1_000, `moved in ${took} simulated ms (no 5 s delay)`);
+  assert.deepEqual(w.spread('web'), { n1: 3, n3: 3 });
+  for (const t of w.tasks('web').filter((x) => x.nodeId === 'n2')) assert.equal(t.status.state, TaskState.SHUTDOWN);
+  await w.stop();
+});
+
+test('removing a service removes its tasks', async () => {
+  const w = new World();
+  await threeNodes(w);
+  w.start();
+  await w.createService(serviceObj('web', { replicas: 4 }));
+  await w.until(() => w.running('web').length === 4, 5_000, '4 running');
+  await w.deleteService('web');
+  await w.advance(50);
+  for (const t of w.tasks('web')) assert.equal(t.desiredState, TaskState.REMOVE);
+  await w.until(() => w.tasks('web').length === 0, 5_000, 'records deleted');
+  await w.stop();
+});
