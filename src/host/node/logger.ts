@@ -24,3 +24,18 @@ export const silentLogger: Logger = {
     return silentLogger;
   },
 };
+
+/** Adapts a Logger to the (message, fields) call shape some subsystems take. */
+export function msgFirst(log: Logger): {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+} {
+  return {
+    debug: (msg, f) => log.debug({ ...f }, msg),
+    info: (msg, f) => log.info({ ...f }, msg),
+    warn: (msg, f) => log.warn({ ...f }, msg),
+    error: (msg, f) => log.error({ ...f }, msg),
+  };
+}

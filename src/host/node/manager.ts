@@ -90,6 +90,7 @@ export class Manager {
   /** The manager's randomness (ids, tokens) and clock. */
   readonly rng: Rng;
   readonly clock: Clock;
+  readonly timers: Timers;
   private raft!: RaftNode;
   private storage!: DiskRaftStorage;
   private readonly clients = new Map<string, TransportClient>();
@@ -104,6 +105,7 @@ export class Manager {
     this.log = o.logger.child({ component: 'manager' });
     this.rng = o.rng;
     this.clock = o.clock;
+    this.timers = o.timers;
     this.store = new Store({ clock: o.clock, rng: o.rng });
     this.ca = new CAService(this.store, { clock: o.clock, rng: o.rng });
     for (const m of o.knownMembers) this.book.remember(m);

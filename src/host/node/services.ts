@@ -1,5 +1,6 @@
 import { ControlApi } from '../controlapi/index.js';
-import type { Logger } from './logger.js';
+import { LeaderOrchestration } from '../orchestration/index.js';
+import { msgFirst, type Logger } from './logger.js';
 import type { Manager } from './manager.js';
 import type { ControlDispatch, SwarmNodeHooks } from './swarm-node.js';
 
@@ -34,6 +35,22 @@ export function nodeServices(o: { hostname: string; executor: string | undefined
   };
   return {
     control: (method, request, ctx) => apiFor(ctx.manager).call(method, request),
-    hooks: {},
+    hooks: {
+      onManager: (m) => {
+        // The leader's orchestration loop: orchestrators, allocator, scheduler, restarts, updater, reaper.
+        let orch: LeaderOrchestration | undefined;
+        m.addLeaderComponent({
+          name: 'orchestration',
+          start: () => {
+            orch = new LeaderOrchestration({ store: m.store, timers: m.timers, rng: m.rng, clock: m.clock, logger: msgFirst(o.logger.child({ component: 'orchestration' })) });
+            orch.start();
+          },
+          stop: async () => {
+            await orch?.stop();
+            orch = undefined;
+          },
+        });
+      },
+    },
   };
 }
