@@ -123,3 +123,13 @@ export async function setup(nodeIds: string[], opts: { heartbeatPeriodMs?: numbe
   const dispatcher = new Dispatcher({ store, timers, rng: rng.fork(), clusterId: CLUSTER_ID, managerList: () => managers, logger });
   return { timers, rng, store, dispatcher, logger, managers };
 }
+
+/** Drives simulated time for `simMs` in steps of `stepMs`, with real turns between steps (real file I/O). */
+export async function driveFor(timers: SimTimers, simMs: number, stepMs = 100): Promise<void> {
+  const end = timers.now() + simMs;
+  while (timers.now() < end) {
+    timers.advance(Math.min(stepMs, end - timers.now()));
+    await settle(3);
+    await new Promise<void>((r) => setTimeout(r, 1));
+  }
+}
