@@ -10,3 +10,4 @@ export type { AssignmentStreamOptions } from './assignments.js';
 export { Channel } from './channel.js';
 export { WriteBatcher } from './write-batcher.js';
 export type { NodeChange, WriteBatcherOptions } from './write-batcher.js';
+export { DispatcherProxy } from './proxy.js';

@@ -7,10 +7,10 @@ import { NodeRole, NodeStatusState, TaskState } from '../../../src/host/api/obje
 import { PermissionDeniedError } from '../../../src/host/api/errors.js';
 import { Agent, TransportDispatcherClient } from '../../../src/host/agent/index.js';
 import { DEFAULT_NODE_CERT_EXPIRY_MS, RootCertificateAuthority, createRootCA, generateKeyAndCsr } from '../../../src/host/ca/index.js';
-import { Dispatcher } from '../../../src/host/dispatcher/index.js';
+import { Dispatcher, DispatcherProxy } from '../../../src/host/dispatcher/index.js';
 import { RealTimers, SeededRng, cryptoRng, realClock } from '../../../src/host/env/index.js';
 import { createLocalStore } from '../../../src/host/store/index.js';
-import { ServerTlsIdentity, TransportServer, type ClientTls } from '../../../src/host/transport/index.js';
+import { ServerTlsIdentity, TransportClient, TransportServer, type ClientTls } from '../../../src/host/transport/index.js';
 import { SimExecutor } from '../../../src/plugins/executors/index.js';
 import { eventually, makeTask } from '../../support/tasks.js';
 import { CLUSTER_ID, RecordingLogger, makeCluster, makeNode } from './fixtures.js';
@@ -86,6 +86,53 @@ test('over mutual TLS on 127.0.0.1: session, heartbeats and status reports reach
     dispatcher.stop();
     client.close();
     await server.close();
+    timers.clearAll();
+    await rm(stateDir, { recursive: true, force: true });
+  }
+});
+
+test('a follower manager forwards an agent to the leader: the node registers with its own address and its task runs', async () => {
+  const ca = new RootCertificateAuthority(createRootCA({ clock: realClock, rng: cryptoRng }), { clock: realClock, rng: cryptoRng });
+  const issue = (nodeId: string, role: NodeRole) => {
+    const { keyPem, csrPem } = generateKeyAndCsr();
+    const certPem = ca.issueNodeCertificate(csrPem, { nodeId, role, clusterId: CLUSTER_ID, expiryMs: DEFAULT_NODE_CERT_EXPIRY_MS });
+    return { rootCaPem: Buffer.from(ca.certPem), certPem: Buffer.from(certPem), keyPem: Buffer.from(keyPem) };
+  };
+  const timers = new RealTimers();
+  const { store } = createLocalStore({ clock: timers, rng: new SeededRng(4) });
+  await store.update((tx) => {
+    tx.create('clusters', makeCluster(1_000));
+    tx.create('nodes', makeNode('workernode1'));
+  });
+  const logger = new RecordingLogger();
+  const dispatcher = new Dispatcher({ store, timers, rng: cryptoRng, clusterId: CLUSTER_ID, managerList: () => [], logger });
+  const security = (nodeId: string) => ({ kind: 'mtls' as const, identity: new ServerTlsIdentity(issue(nodeId, NodeRole.MANAGER)), clusterId: CLUSTER_ID, isRemoved: () => false });
+  const leaderServer = new TransportServer({ security: security('leadermgr'), logger, timers });
+  leaderServer.addDispatcher(dispatcher);
+  const leaderPort = await leaderServer.listen('127.0.0.1:0');
+  dispatcher.start();
+  const toLeader = new TransportClient(`127.0.0.1:${leaderPort}`, { tls: { kind: 'verify', ...issue('followermgr', NodeRole.MANAGER) }, timers });
+  const followerServer = new TransportServer({ security: security('followermgr'), logger, timers });
+  followerServer.addDispatcher(new DispatcherProxy(() => toLeader));
+  const followerPort = await followerServer.listen('127.0.0.1:0');
+  const stateDir = await mkdtemp(join(tmpdir(), 'swarmhost-agent-proxy-'));
+  const client = new TransportDispatcherClient(`127.0.0.1:${followerPort}`, { tls: { kind: 'verify', ...issue('workernode1', NodeRole.WORKER) }, timers });
+  const agent = new Agent({ nodeId: 'workernode1', executor: new SimExecutor({ timers }), timers, rng: cryptoRng, stateDir, dispatcher: client, logger: new RecordingLogger() });
+  try {
+    await agent.start();
+    await eventually(() => store.view((tx) => tx.get('nodes', 'workernode1')!.status.state) === NodeStatusState.READY, 10_000, 'node READY through the follower');
+    assert.equal(store.view((tx) => tx.get('nodes', 'workernode1')!.status.addr), '127.0.0.1');
+    const task = makeTask({}, { nodeId: 'workernode1' });
+    await store.update((tx) => tx.create('tasks', task));
+    await eventually(() => store.view((tx) => tx.get('tasks', task.id)?.status.state) === TaskState.RUNNING, 10_000, 'task RUNNING');
+    assert.equal(dispatcher.sessionCount, 1);
+  } finally {
+    await agent.stop();
+    dispatcher.stop();
+    client.close();
+    toLeader.close();
+    await followerServer.close();
+    await leaderServer.close();
     timers.clearAll();
     await rm(stateDir, { recursive: true, force: true });
   }
