@@ -76,6 +76,11 @@ export interface AgentOptions {
   logger: AgentLogger;
   /** Hostname reported in the description (default: the executor's, else the OS hostname). */
   hostname?: string;
+  /**
+   * Told about every session message (node object, manager list, root CA), e.g. for the node layer to react
+   * to a desired-role change or to persist the manager list. Must not throw.
+   */
+  onSessionMessage?: (m: SessionMessage) => void;
   limits?: Partial<AgentLimits>;
 }
 
@@ -269,6 +274,11 @@ export class Agent {
 
   private onSessionMessage(m: SessionMessage): void {
     if (m.managers.length > 0) this.managerList = m.managers.map((x) => ({ ...x }));
+    try {
+      this.o.onSessionMessage?.(m);
+    } catch (err) {
+      this.o.logger.error({ err: String(err) }, 'agent: onSessionMessage hook threw');
+    }
   }
 
   private async heartbeats(client: DispatcherClient, sessionId: string, signal: AbortSignal): Promise<void> {

@@ -4,11 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeStatusState, TaskState, type Task } from '../../../src/host/api/objects.js';
-import { Agent, InProcessDispatcherClient, TaskDb, type DispatcherClient } from '../../../src/host/agent/index.js';
+import { Agent, InProcessDispatcherClient, TaskDb, type DispatcherClient, type Executor } from '../../../src/host/agent/index.js';
 import { Dispatcher } from '../../../src/host/dispatcher/index.js';
 import type { SimTimers } from '../../../src/host/env/index.js';
 import type { Store } from '../../../src/host/store/index.js';
-import type { UpdateTaskStatusRequest } from '../../../src/host/transport/index.js';
+import type { SessionMessage, UpdateTaskStatusRequest } from '../../../src/host/transport/index.js';
 import { SimEngine, SimExecutor } from '../../../src/plugins/executors/index.js';
 import { makeTask } from '../../support/tasks.js';
 import { CLUSTER_ID, RecordingLogger, driveFor, driveUntil, setup } from './fixtures.js';
@@ -28,8 +28,18 @@ function peer(nodeId: string) {
   return { nodeId, role: 'swarm-worker', clusterId: CLUSTER_ID, addr: '10.0.0.9:50000' };
 }
 
-function makeAgent(o: { nodeId: string; timers: SimTimers; dispatcher: DispatcherClient; dir: string; engine: SimEngine; rngSeed?: number; connect?: (addr: string) => DispatcherClient }) {
-  const executor = new SimExecutor({ timers: o.timers, engine: o.engine, hostname: `sim-${o.nodeId}` });
+function makeAgent(o: {
+  nodeId: string;
+  timers: SimTimers;
+  dispatcher: DispatcherClient;
+  dir: string;
+  engine: SimEngine;
+  rngSeed?: number;
+  connect?: (addr: string) => DispatcherClient;
+  executor?: Executor;
+  onSessionMessage?: (m: SessionMessage) => void;
+}) {
+  const executor = o.executor ?? new SimExecutor({ timers: o.timers, engine: o.engine, hostname: `sim-${o.nodeId}` });
   // Seeded per test so backoff jitter is reproducible.
   let x = o.rngSeed ?? 1;
   const rng = {
@@ -39,7 +49,7 @@ function makeAgent(o: { nodeId: string; timers: SimTimers; dispatcher: Dispatche
     },
     bytes: (n: number) => new Uint8Array(n),
   };
-  return new Agent({ nodeId: o.nodeId, executor, timers: o.timers, rng, stateDir: o.dir, dispatcher: o.dispatcher, logger: new RecordingLogger(), ...(o.connect ? { connect: o.connect } : {}) });
+  return new Agent({ nodeId: o.nodeId, executor, timers: o.timers, rng, stateDir: o.dir, dispatcher: o.dispatcher, logger: new RecordingLogger(), ...(o.connect ? { connect: o.connect } : {}), ...(o.onSessionMessage ? { onSessionMessage: o.onSessionMessage } : {}) });
 }
 
 function taskIn(store: Store, id: string): Task | undefined {
@@ -62,9 +72,12 @@ async function setDesired(store: Store, id: string, desiredState: TaskState): Pr
 test('an agent registers: its node becomes READY with the executor description', async () => {
   const { timers, store, dispatcher } = await setup(['n1']);
   dispatcher.start();
-  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: new InProcessDispatcherClient(dispatcher, peer('n1')), dir: await stateDir(), engine: new SimEngine(timers) });
+  const pushed: SessionMessage[] = [];
+  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: new InProcessDispatcherClient(dispatcher, peer('n1')), dir: await stateDir(), engine: new SimEngine(timers), onSessionMessage: (m) => pushed.push(m) });
   await agent.start();
   await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.status.state) === NodeStatusState.READY, 'node READY');
+  // The node object is pushed again once its READY status is written.
+  await driveUntil(timers, () => pushed.some((m) => m.nodeJson !== '' && JSON.parse(m.nodeJson).status.state === NodeStatusState.READY), 'READY node pushed');
   const n = store.view((tx) => tx.get('nodes', 'n1')!);
   assert.deepEqual([n.description?.hostname, n.description?.executor, n.status.addr], ['sim-n1', 'sim', '10.0.0.9']);
   // Heartbeats keep it READY well past 3 periods.
@@ -204,4 +217,26 @@ test('the agent fails over to another manager of the pushed list and re-reports 
   await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.status.state) === NodeStatusState.READY, 'READY again under B');
   await agent.stop();
   b.stop();
+});
+
+test('a changed node description restarts the session within the 20 s re-check, and the store gets the new one', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const sim = new SimExecutor({ timers, hostname: 'before' });
+  let hostname = 'before';
+  const executor: Executor = {
+    name: sim.name,
+    describe: async () => ({ ...(await sim.describe()), hostname }),
+    controller: (t) => sim.controller(t),
+    recover: (h, t) => sim.recover(h, t),
+    close: () => sim.close(),
+  };
+  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: new InProcessDispatcherClient(dispatcher, peer('n1')), dir: await stateDir(), engine: sim.engine, executor });
+  await agent.start();
+  await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.description?.hostname) === 'before', 'first description');
+  hostname = 'after';
+  await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.description?.hostname) === 'after', 'new description', 25_000, 100);
+  assert.equal(agent.sessionsOpened, 2);
+  await agent.stop();
+  dispatcher.stop();
 });
