@@ -1,0 +1,132 @@
+/**
+ * One node's assignment stream (reference §8.3): a COMPLETE set first (every task on the node whose observed
+ * state is at least ASSIGNED), then INCREMENTAL messages built from store events, sent `batchMs` after the
+ * last change or at once when `maxChanges` are pending. `resultsIn` counts messages on this stream ("1", "2",
+ * …) and `appliesTo` names the previous one ("" first), so the agent can detect a gap. Status-only changes of
+ * a task the agent already has send nothing; a deleted task sends REMOVE. A consumer that falls behind by
+ * `maxQueued` messages gets its backlog replaced by a fresh COMPLETE set (bounded memory per stream).
+ */
+import { TaskState, type Task } from '../api/objects.js';
+import type { Timers, TimerHandle } from '../env/index.js';
+import type { AssignmentChange, AssignmentsMessage } from '../transport/messages.js';
+import { Channel } from './channel.js';
+
+/** Options of an {@link AssignmentStream}. */
+export interface AssignmentStreamOptions {
+  nodeId: string;
+  timers: Timers;
+  batchMs: number;
+  maxChanges: number;
+  maxQueued: number;
+  /** The node's current assignment set and the store index it reflects (a consistent read). */
+  readSet: () => { tasks: readonly Readonly<Task>[]; index: number };
+}
+
+/** Whether a task belongs in a node's assignment set. */
+export function assignedTo(t: Readonly<Task>, nodeId: string): boolean {
+  return t.nodeId === nodeId && t.status.state >= TaskState.ASSIGNED;
+}
+
+/** True when two versions of a task differ only in status and meta (what the agent does not need again). */
+export function equalIgnoringStatus(a: Readonly<Task>, b: Readonly<Task>): boolean {
+  return JSON.stringify({ ...a, status: null, meta: null }) === JSON.stringify({ ...b, status: null, meta: null });
+}
+
+/** The stream state of one Assignments call. */
+export class AssignmentStream {
+  readonly channel: Channel<AssignmentsMessage>;
+  /** Store index the last COMPLETE set reflected: events at or below it are already included. */
+  private baseIndex = 0;
+  /** Tasks the agent has (sent as UPDATE and not removed since). */
+  private readonly known = new Set<string>();
+  private pending = new Map<string, AssignmentChange>();
+  private timer: TimerHandle | undefined;
+  private counter = 0;
+  private lastResultsIn = '';
+  private firstPendingAt = 0;
+
+  constructor(private readonly o: AssignmentStreamOptions) {
+    this.channel = new Channel<AssignmentsMessage>(o.maxQueued);
+    this.sendComplete();
+  }
+
+  /** Queues a fresh COMPLETE set (initial message, store restored, watcher resync, slow consumer). */
+  sendComplete(): void {
+    this.clearTimer();
+    this.pending.clear();
+    const { tasks, index } = this.o.readSet();
+    this.baseIndex = index;
+    this.known.clear();
+    const changes: AssignmentChange[] = [];
+    for (const t of tasks) {
+      if (!assignedTo(t, this.o.nodeId)) continue;
+      this.known.add(t.id);
+      changes.push({ action: 'UPDATE', assignmentJson: JSON.stringify({ task: t }) });
+    }
+    this.channel.replaceAll(this.message('COMPLETE', changes));
+  }
+
+  /** One task event (committed at store index `version`) that concerns this node. */
+  onTaskEvent(kind: 'create' | 'update' | 'delete', task: Readonly<Task>, old: Readonly<Task> | undefined, version: number): void {
+    if (version <= this.baseIndex || this.channel.closed) return;
+    const id = task.id;
+    if (kind === 'delete') {
+      if (this.known.delete(id)) this.queue(id, { action: 'REMOVE', assignmentJson: JSON.stringify({ task }) });
+      else this.pending.delete(id);
+      return;
+    }
+    if (assignedTo(task, this.o.nodeId)) {
+      if (kind === 'update' && old && this.known.has(id) && equalIgnoringStatus(old, task)) return;
+      this.known.add(id);
+      this.queue(id, { action: 'UPDATE', assignmentJson: JSON.stringify({ task }) });
+    } else if (this.known.delete(id)) {
+      // Moved off this node (not something SwarmKit does, but the agent must then let it go).
+      this.queue(id, { action: 'REMOVE', assignmentJson: JSON.stringify({ task }) });
+    }
+  }
+
+  /** Stops the stream's timer; the channel is ended by the caller. */
+  close(): void {
+    this.clearTimer();
+    this.pending.clear();
+  }
+
+  private queue(id: string, change: AssignmentChange): void {
+    this.pending.delete(id); // re-insert: order follows the latest change
+    this.pending.set(id, change);
+    if (this.pending.size >= this.o.maxChanges) {
+      this.flush();
+      return;
+    }
+    // Debounced like SwarmKit (batchMs after the last change), but never later than 10 × batchMs after the
+    // first pending change, so a steady trickle of changes cannot hold a message back without bound.
+    const now = this.o.timers.now();
+    if (this.pending.size === 1) this.firstPendingAt = now;
+    const delayMs = Math.max(0, Math.min(this.o.batchMs, this.firstPendingAt + 10 * this.o.batchMs - now));
+    this.clearTimer();
+    this.timer = this.o.timers.setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, delayMs);
+  }
+
+  private flush(): void {
+    this.clearTimer();
+    if (this.pending.size === 0 || this.channel.closed) return;
+    const changes = [...this.pending.values()];
+    this.pending = new Map();
+    if (!this.channel.push(this.message('INCREMENTAL', changes))) this.sendComplete();
+  }
+
+  private message(type: 'COMPLETE' | 'INCREMENTAL', changes: AssignmentChange[]): AssignmentsMessage {
+    const resultsIn = String(++this.counter);
+    const m: AssignmentsMessage = { type, appliesTo: this.lastResultsIn, resultsIn, changes };
+    this.lastResultsIn = resultsIn;
+    return m;
+  }
+
+  private clearTimer(): void {
+    if (this.timer) this.o.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

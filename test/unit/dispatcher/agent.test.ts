@@ -1,0 +1,242 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NodeStatusState, TaskState, type Task } from '../../../src/host/api/objects.js';
+import { Agent, InProcessDispatcherClient, TaskDb, type DispatcherClient, type Executor } from '../../../src/host/agent/index.js';
+import { Dispatcher } from '../../../src/host/dispatcher/index.js';
+import type { SimTimers } from '../../../src/host/env/index.js';
+import type { Store } from '../../../src/host/store/index.js';
+import type { SessionMessage, UpdateTaskStatusRequest } from '../../../src/host/transport/index.js';
+import { SimEngine, SimExecutor } from '../../../src/plugins/executors/index.js';
+import { makeTask } from '../../support/tasks.js';
+import { CLUSTER_ID, RecordingLogger, driveFor, driveUntil, setup } from './fixtures.js';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function stateDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'swarmhost-agent-'));
+  dirs.push(d);
+  return d;
+}
+
+function peer(nodeId: string) {
+  return { nodeId, role: 'swarm-worker', clusterId: CLUSTER_ID, addr: '10.0.0.9:50000' };
+}
+
+function makeAgent(o: {
+  nodeId: string;
+  timers: SimTimers;
+  dispatcher: DispatcherClient;
+  dir: string;
+  engine: SimEngine;
+  rngSeed?: number;
+  connect?: (addr: string) => DispatcherClient;
+  executor?: Executor;
+  onSessionMessage?: (m: SessionMessage) => void;
+}) {
+  const executor = o.executor ?? new SimExecutor({ timers: o.timers, engine: o.engine, hostname: `sim-${o.nodeId}` });
+  // Seeded per test so backoff jitter is reproducible.
+  let x = o.rngSeed ?? 1;
+  const rng = {
+    next: () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31),
+    int(n: number) {
+      return Math.floor(this.next() * n);
+    },
+    bytes: (n: number) => new Uint8Array(n),
+  };
+  return new Agent({ nodeId: o.nodeId, executor, timers: o.timers, rng, stateDir: o.dir, dispatcher: o.dispatcher, logger: new RecordingLogger(), ...(o.connect ? { connect: o.connect } : {}), ...(o.onSessionMessage ? { onSessionMessage: o.onSessionMessage } : {}) });
+}
+
+function taskIn(store: Store, id: string): Task | undefined {
+  return store.view((tx) => tx.get('tasks', id)) as Task | undefined;
+}
+
+async function assign(store: Store, nodeId: string, over: Partial<Task> = {}): Promise<Task> {
+  const t = makeTask({}, { nodeId, ...over });
+  await store.update((tx) => tx.create('tasks', t));
+  return t;
+}
+
+async function setDesired(store: Store, id: string, desiredState: TaskState): Promise<void> {
+  await store.update((tx) => {
+    const cur = tx.get('tasks', id)!;
+    tx.update('tasks', { ...cur, desiredState });
+  });
+}
+
+test('an agent registers: its node becomes READY with the executor description', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const pushed: SessionMessage[] = [];
+  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: new InProcessDispatcherClient(dispatcher, peer('n1')), dir: await stateDir(), engine: new SimEngine(timers), onSessionMessage: (m) => pushed.push(m) });
+  await agent.start();
+  await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.status.state) === NodeStatusState.READY, 'node READY');
+  // The node object is pushed again once its READY status is written.
+  await driveUntil(timers, () => pushed.some((m) => m.nodeJson !== '' && JSON.parse(m.nodeJson).status.state === NodeStatusState.READY), 'READY node pushed');
+  const n = store.view((tx) => tx.get('nodes', 'n1')!);
+  assert.deepEqual([n.description?.hostname, n.description?.executor, n.status.addr], ['sim-n1', 'sim', '10.0.0.9']);
+  // Heartbeats keep it READY well past 3 periods.
+  await driveFor(timers, 30_000, 500);
+  assert.equal(store.view((tx) => tx.get('nodes', 'n1')!.status.state), NodeStatusState.READY);
+  assert.equal(agent.sessionsOpened, 1);
+  await agent.stop();
+  dispatcher.stop();
+});
+
+test('a task assigned in the store reaches RUNNING in the store through the agent; desired SHUTDOWN stops it', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const engine = new SimEngine(timers);
+  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: new InProcessDispatcherClient(dispatcher, peer('n1')), dir: await stateDir(), engine });
+  await agent.start();
+  const t = await assign(store, 'n1');
+  await driveUntil(timers, () => taskIn(store, t.id)?.status.state === TaskState.RUNNING, 'task RUNNING in the store');
+  const running = taskIn(store, t.id)!;
+  assert.equal(running.status.message, 'started');
+  assert.ok((running.status.container?.pid ?? 0) >= 1000, 'the sim pid is reported');
+  assert.equal(engine.runningCount(), 1);
+  await setDesired(store, t.id, TaskState.SHUTDOWN);
+  await driveUntil(timers, () => taskIn(store, t.id)?.status.state === TaskState.SHUTDOWN, 'task SHUTDOWN in the store');
+  assert.equal(engine.runningCount(), 0);
+  await agent.stop();
+  dispatcher.stop();
+});
+
+test('a task that fails to prepare is REJECTED in the store with the executor message', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: new InProcessDispatcherClient(dispatcher, peer('n1')), dir: await stateDir(), engine: new SimEngine(timers) });
+  await agent.start();
+  const t = makeTask({ labels: { 'swarmhost.sim.prepare-error': 'no such image: nope' } }, { nodeId: 'n1' });
+  await store.update((tx) => tx.create('tasks', t));
+  await driveUntil(timers, () => taskIn(store, t.id)?.status.state === TaskState.REJECTED, 'task REJECTED');
+  assert.equal(taskIn(store, t.id)!.status.err, 'no such image: nope');
+  await agent.stop();
+  dispatcher.stop();
+});
+
+test('an agent restart re-attaches to the running sim task instead of starting it again', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const engine = new SimEngine(timers);
+  const dir = await stateDir();
+  const client = new InProcessDispatcherClient(dispatcher, peer('n1'));
+  const a1 = makeAgent({ nodeId: 'n1', timers, dispatcher: client, dir, engine });
+  await a1.start();
+  const t = await assign(store, 'n1');
+  await driveUntil(timers, () => taskIn(store, t.id)?.status.state === TaskState.RUNNING, 'task RUNNING');
+  const pid = engine.procs.get(t.id)!.pid;
+  await a1.stop();
+  assert.equal(engine.runningCount(), 1, 'stopping the agent leaves the task running');
+  assert.equal((await TaskDb.open(dir)).get(t.id)?.status.state, TaskState.RUNNING);
+
+  const reported: TaskState[] = [];
+  const recording: DispatcherClient = {
+    addr: '',
+    session: (r, s) => client.session(r, s),
+    heartbeat: (r, s) => client.heartbeat(r, s),
+    assignments: (r, s) => client.assignments(r, s),
+    updateTaskStatus: (r, s) => {
+      for (const u of r.updates) if (u.taskId === t.id) reported.push(JSON.parse(u.statusJson).state);
+      return client.updateTaskStatus(r, s);
+    },
+    close: () => undefined,
+  };
+  const a2 = makeAgent({ nodeId: 'n1', timers, dispatcher: recording, dir, engine, rngSeed: 2 });
+  await a2.start();
+  assert.equal(a2.taskStatus(t.id)?.state, TaskState.RUNNING, 'resumed at RUNNING before any session');
+  await driveUntil(timers, () => a2.sessionId !== '', 'second session');
+  await driveFor(timers, 2_000);
+  assert.deepEqual(reported, [TaskState.RUNNING], 'only the re-report: no state walked again');
+  assert.equal(engine.procs.get(t.id)!.pid, pid, 'same process');
+  assert.equal(engine.runningCount(), 1);
+  // The re-attached task is still controlled: desired SHUTDOWN stops it.
+  await setDesired(store, t.id, TaskState.SHUTDOWN);
+  await driveUntil(timers, () => taskIn(store, t.id)?.status.state === TaskState.SHUTDOWN, 'SHUTDOWN after the restart');
+  await a2.stop();
+  dispatcher.stop();
+});
+
+test('after reconnecting, a COMPLETE set without a task tears it down and forgets it', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const engine = new SimEngine(timers);
+  const dir = await stateDir();
+  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: new InProcessDispatcherClient(dispatcher, peer('n1')), dir, engine });
+  await agent.start();
+  const keep = await assign(store, 'n1');
+  const gone = await assign(store, 'n1');
+  await driveUntil(timers, () => engine.runningCount() === 2, 'two tasks running');
+  dispatcher.stop(); // leader lost: the agent's streams end with Aborted
+  await store.update((tx) => tx.delete('tasks', gone.id));
+  dispatcher.start(); // leader again (fresh dispatcher state)
+  await driveUntil(timers, () => agent.sessionsOpened === 2 && !agent.taskIds().includes(gone.id), 'reconnected and torn down');
+  await driveUntil(timers, () => !engine.procs.has(gone.id), 'sim process removed');
+  assert.equal(engine.procs.get(keep.id)?.phase, 'running');
+  await agent.stop();
+  assert.equal((await TaskDb.open(dir)).get(gone.id), undefined, 'record forgotten');
+  dispatcher.stop();
+});
+
+test('the agent fails over to another manager of the pushed list and re-reports its task statuses there', async () => {
+  const { timers, store, dispatcher: a, managers } = await setup(['n1']);
+  managers.splice(0, managers.length, { nodeId: 'mA', addr: 'a:4242', weight: 10 }, { nodeId: 'mB', addr: 'b:4242', weight: 10 });
+  const logger = new RecordingLogger();
+  const b = new Dispatcher({ store, timers, rng: { next: () => 0.5, int: (n) => Math.floor(n / 2), bytes: (n) => new Uint8Array(n).fill(7) }, clusterId: CLUSTER_ID, managerList: () => managers, logger });
+  const reportsToB: UpdateTaskStatusRequest[] = [];
+  const connect = (addr: string): DispatcherClient => {
+    const inner = new InProcessDispatcherClient(addr === 'b:4242' ? b : a, peer('n1'), addr);
+    if (addr !== 'b:4242') return inner;
+    return {
+      addr,
+      session: (r, s) => inner.session(r, s),
+      heartbeat: (r, s) => inner.heartbeat(r, s),
+      assignments: (r, s) => inner.assignments(r, s),
+      updateTaskStatus: (r, s) => {
+        reportsToB.push(r);
+        return inner.updateTaskStatus(r, s);
+      },
+      close: () => undefined,
+    };
+  };
+  a.start();
+  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: connect('a:4242'), dir: await stateDir(), engine: new SimEngine(timers), connect });
+  await agent.start();
+  const t = await assign(store, 'n1');
+  await driveUntil(timers, () => taskIn(store, t.id)?.status.state === TaskState.RUNNING, 'RUNNING via manager A');
+  assert.equal(agent.managers.length, 2);
+  a.stop();
+  b.start(); // B is the new leader
+  await driveUntil(timers, () => agent.managerAddr === 'b:4242' && agent.sessionId !== '' && b.sessionCount === 1, 'session on manager B');
+  await driveUntil(timers, () => reportsToB.some((r) => r.updates.some((u) => u.taskId === t.id && JSON.parse(u.statusJson).state === TaskState.RUNNING)), 'RUNNING re-reported to B');
+  await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.status.state) === NodeStatusState.READY, 'READY again under B');
+  await agent.stop();
+  b.stop();
+});
+
+test('a changed node description restarts the session within the 20 s re-check, and the store gets the new one', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const sim = new SimExecutor({ timers, hostname: 'before' });
+  let hostname = 'before';
+  const executor: Executor = {
+    name: sim.name,
+    describe: async () => ({ ...(await sim.describe()), hostname }),
+    controller: (t) => sim.controller(t),
+    recover: (h, t) => sim.recover(h, t),
+    close: () => sim.close(),
+  };
+  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: new InProcessDispatcherClient(dispatcher, peer('n1')), dir: await stateDir(), engine: sim.engine, executor });
+  await agent.start();
+  await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.description?.hostname) === 'before', 'first description');
+  hostname = 'after';
+  await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.description?.hostname) === 'after', 'new description', 25_000, 100);
+  assert.equal(agent.sessionsOpened, 2);
+  await agent.stop();
+  dispatcher.stop();
+});

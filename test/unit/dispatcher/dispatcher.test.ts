@@ -1,0 +1,291 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AbortedError, InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from '../../../src/host/api/errors.js';
+import { NodeStatusState, TaskState, type Task, type TaskStatus } from '../../../src/host/api/objects.js';
+import { HEARTBEAT_FAILURE, HEARTBEAT_FAILURE_UNKNOWN, LEADERSHIP_CHANGE_UNKNOWN, hostOf, type Dispatcher } from '../../../src/host/dispatcher/index.js';
+import type { SimTimers } from '../../../src/host/env/index.js';
+import type { Store } from '../../../src/host/store/index.js';
+import type { AssignmentsMessage, SessionMessage } from '../../../src/host/transport/index.js';
+import { makeTask } from '../../support/tasks.js';
+import { advance, ctxFor, settle, setup } from './fixtures.js';
+
+/** Opens a session for `nodeId` and returns its first message and the open iterator. */
+async function openSession(d: Dispatcher, timers: SimTimers, nodeId: string, sessionId = '', description = { hostname: `${nodeId}-host` }) {
+  const ctx = ctxFor(nodeId);
+  const it = d.session({ descriptionJson: JSON.stringify(description), sessionId }, ctx)[Symbol.asyncIterator]();
+  const p = it.next();
+  await advance(timers, 150);
+  const r = await p;
+  assert.equal(r.done, false);
+  return { first: r.value as SessionMessage, it, ctx };
+}
+
+function nodeState(store: Store, id: string) {
+  return store.view((tx) => tx.get('nodes', id)!.status);
+}
+
+function statusJson(state: TaskState, timestamp: number, message = TaskState[state].toLowerCase()): string {
+  const s: TaskStatus = { timestamp, state, message, err: '', appliedBy: '', appliedAt: 0 };
+  return JSON.stringify(s);
+}
+
+test('registration: node READY with the observed address and its description; manager list and session id pushed at once', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const { first, ctx } = await openSession(dispatcher, timers, 'n1');
+  assert.equal(first.sessionId.length, 25);
+  assert.deepEqual(first.managers, [{ nodeId: 'mgr1', addr: '10.0.0.1:4242', weight: 10 }]);
+  assert.match(first.rootCa.toString(), /BEGIN CERTIFICATE/);
+  const n = store.view((tx) => tx.get('nodes', 'n1')!);
+  assert.deepEqual([n.status.state, n.status.addr, n.description?.hostname], [NodeStatusState.READY, '10.0.0.7', 'n1-host']);
+  ctx.abort();
+  dispatcher.stop();
+});
+
+test('a node the CA never created is refused with NotFound "node not registered"', async () => {
+  const { timers, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const it = dispatcher.session({ descriptionJson: '', sessionId: '' }, ctxFor('ghost'))[Symbol.asyncIterator]();
+  await assert.rejects(it.next(), (e: unknown) => e instanceof NotFoundError && e.message === 'node not registered');
+  await advance(timers, 200);
+  dispatcher.stop();
+});
+
+test('manager list changes are pushed on the session stream', async () => {
+  const { timers, dispatcher, managers } = await setup(['n1']);
+  dispatcher.start();
+  const { it, ctx } = await openSession(dispatcher, timers, 'n1');
+  managers.push({ nodeId: 'mgr2', addr: '10.0.0.2:4242', weight: 10 });
+  dispatcher.managersChanged();
+  const r = await it.next();
+  assert.deepEqual((r.value as SessionMessage).managers.map((m) => m.nodeId), ['mgr1', 'mgr2']);
+  ctx.abort();
+  dispatcher.stop();
+});
+
+test('marks a node DOWN "heartbeat failure" after 3 missed heartbeat periods, not before', async () => {
+  const { timers, store, dispatcher } = await setup(['n1'], { heartbeatPeriodMs: 1_000 });
+  dispatcher.start();
+  const { first, it } = await openSession(dispatcher, timers, 'n1');
+  const hb = await dispatcher.heartbeat({ sessionId: first.sessionId }, ctxFor('n1'));
+  assert.ok(hb.periodMs >= 500 && hb.periodMs <= 1_500, `period ${hb.periodMs} within 1000 ± 500 ms`);
+  // Keep beating for a while: still READY.
+  for (let i = 0; i < 5; i++) {
+    await advance(timers, hb.periodMs);
+    await dispatcher.heartbeat({ sessionId: first.sessionId }, ctxFor('n1'));
+  }
+  assert.equal(nodeState(store, 'n1').state, NodeStatusState.READY);
+  // Silence: 3 × (1000 - 500) ms is the earliest possible expiry; 3 × 1500 the latest.
+  await advance(timers, 1_400);
+  assert.equal(nodeState(store, 'n1').state, NodeStatusState.READY);
+  await advance(timers, 3_300);
+  const s = nodeState(store, 'n1');
+  assert.deepEqual([s.state, s.message], [NodeStatusState.DOWN, HEARTBEAT_FAILURE]);
+  // The session is gone: its stream ends with "session invalid", and heartbeats are refused.
+  await assert.rejects(it.next(), (e: unknown) => e instanceof InvalidArgumentError && e.message === 'session invalid');
+  await assert.rejects(dispatcher.heartbeat({ sessionId: first.sessionId }, ctxFor('n1')), /session invalid/);
+  dispatcher.stop();
+});
+
+test('after a leader change non-DOWN nodes go UNKNOWN and get 6 periods to come back', async () => {
+  const { timers, store, dispatcher } = await setup(['n1', 'n2', 'n3'], { heartbeatPeriodMs: 1_000, nodeState: NodeStatusState.READY });
+  await store.update((tx) => {
+    const n3 = tx.get('nodes', 'n3')!;
+    tx.update('nodes', { ...n3, status: { ...n3.status, state: NodeStatusState.DOWN, message: 'old' } });
+  });
+  dispatcher.start();
+  await advance(timers, 200);
+  assert.deepEqual(
+    ['n1', 'n2', 'n3'].map((id) => [nodeState(store, id).state, nodeState(store, id).message]),
+    [
+      [NodeStatusState.UNKNOWN, LEADERSHIP_CHANGE_UNKNOWN],
+      [NodeStatusState.UNKNOWN, LEADERSHIP_CHANGE_UNKNOWN],
+      [NodeStatusState.DOWN, 'old'],
+    ],
+  );
+  // n1 comes back within the grace; n2 does not.
+  const { first } = await openSession(dispatcher, timers, 'n1');
+  for (let i = 0; i < 6; i++) {
+    await advance(timers, 900);
+    await dispatcher.heartbeat({ sessionId: first.sessionId }, ctxFor('n1'));
+  }
+  assert.equal(nodeState(store, 'n2').state, NodeStatusState.UNKNOWN, 'still inside 6 × 1000 ms');
+  await advance(timers, 500);
+  await dispatcher.heartbeat({ sessionId: first.sessionId }, ctxFor('n1'));
+  assert.deepEqual([nodeState(store, 'n2').state, nodeState(store, 'n2').message], [NodeStatusState.DOWN, HEARTBEAT_FAILURE_UNKNOWN]);
+  assert.equal(nodeState(store, 'n1').state, NodeStatusState.READY);
+  dispatcher.stop();
+});
+
+test('registration rate limit: 3 per 8 s window, then Unavailable; the window resets after 8 s', async () => {
+  const { timers, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  for (let i = 0; i < 3; i++) await openSession(dispatcher, timers, 'n1');
+  const it = dispatcher.session({ descriptionJson: '', sessionId: '' }, ctxFor('n1'))[Symbol.asyncIterator]();
+  await assert.rejects(it.next(), (e: unknown) => e instanceof UnavailableError && e.message === 'node n1 exceeded rate limit count of registrations');
+  await advance(timers, 8_100);
+  const again = await openSession(dispatcher, timers, 'n1');
+  assert.equal(again.first.sessionId.length, 25);
+  dispatcher.stop();
+});
+
+test('a new registration invalidates the previous session of the node', async () => {
+  const { timers, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const a = await openSession(dispatcher, timers, 'n1');
+  const b = await openSession(dispatcher, timers, 'n1');
+  assert.notEqual(a.first.sessionId, b.first.sessionId);
+  await assert.rejects(a.it.next(), /session invalid/);
+  await assert.rejects(dispatcher.heartbeat({ sessionId: a.first.sessionId }, ctxFor('n1')), /session invalid/);
+  await dispatcher.heartbeat({ sessionId: b.first.sessionId }, ctxFor('n1'));
+  dispatcher.stop();
+});
+
+async function addTask(store: Store, over: Partial<Task>): Promise<Task> {
+  const t = makeTask({}, over);
+  await store.update((tx) => tx.create('tasks', t));
+  return t;
+}
+
+test('task status: batched into one store write, never lowered, unknown tasks ignored, other nodes refused', async () => {
+  const { timers, store, dispatcher } = await setup(['n1', 'n2']);
+  dispatcher.start();
+  const { first } = await openSession(dispatcher, timers, 'n1');
+  const t1 = await addTask(store, { nodeId: 'n1' });
+  const t2 = await addTask(store, { nodeId: 'n1' });
+  const other = await addTask(store, { nodeId: 'n2' });
+  const ctx = ctxFor('n1');
+  const batchesBefore = dispatcher.writeBatches;
+  await dispatcher.updateTaskStatus(
+    {
+      sessionId: first.sessionId,
+      updates: [
+        { taskId: t1.id, statusJson: statusJson(TaskState.ACCEPTED, 1) },
+        { taskId: t1.id, statusJson: statusJson(TaskState.RUNNING, 2) },
+        { taskId: t2.id, statusJson: statusJson(TaskState.PREPARING, 3) },
+        { taskId: 'nosuchtask', statusJson: statusJson(TaskState.RUNNING, 4) },
+      ],
+    },
+    ctx,
+  );
+  assert.equal(store.view((tx) => tx.get('tasks', t1.id)!.status.state), TaskState.ASSIGNED, 'not written before the batch interval');
+  await advance(timers, 150);
+  assert.equal(dispatcher.writeBatches - batchesBefore, 1, 'one store batch');
+  assert.equal(store.view((tx) => tx.get('tasks', t1.id)!.status.state), TaskState.RUNNING);
+  assert.equal(store.view((tx) => tx.get('tasks', t2.id)!.status.state), TaskState.PREPARING);
+  assert.equal(store.view((tx) => tx.get('tasks', t1.id)!.status.appliedBy), 'n1');
+  // A late, lower report does not lower the stored state.
+  await dispatcher.updateTaskStatus({ sessionId: first.sessionId, updates: [{ taskId: t1.id, statusJson: statusJson(TaskState.STARTING, 5) }] }, ctx);
+  await advance(timers, 150);
+  assert.equal(store.view((tx) => tx.get('tasks', t1.id)!.status.state), TaskState.RUNNING);
+  // Another node's task: the whole request is refused.
+  await assert.rejects(
+    dispatcher.updateTaskStatus(
+      {
+        sessionId: first.sessionId,
+        updates: [
+          { taskId: t2.id, statusJson: statusJson(TaskState.RUNNING, 6) },
+          { taskId: other.id, statusJson: statusJson(TaskState.FAILED, 6) },
+        ],
+      },
+      ctx,
+    ),
+    (e: unknown) => e instanceof PermissionDeniedError && e.message === 'cannot update a task not assigned this node',
+  );
+  await advance(timers, 150);
+  assert.equal(store.view((tx) => tx.get('tasks', t2.id)!.status.state), TaskState.PREPARING);
+  assert.equal(store.view((tx) => tx.get('tasks', other.id)!.status.state), TaskState.ASSIGNED);
+  // Bad session and bad input.
+  await assert.rejects(dispatcher.updateTaskStatus({ sessionId: 'nope', updates: [] }, ctx), /session invalid/);
+  await assert.rejects(
+    dispatcher.updateTaskStatus({ sessionId: first.sessionId, updates: [{ taskId: t1.id, statusJson: '{"state":12345,"timestamp":1}' }] }, ctx),
+    (e: unknown) => e instanceof InvalidArgumentError && /updates\[0\]\.statusJson\.state/.test(e.message),
+  );
+  dispatcher.stop();
+});
+
+function tasksOf(m: AssignmentsMessage): { action: string; id: string; desired: TaskState }[] {
+  return m.changes.map((c) => {
+    const t = (JSON.parse(c.assignmentJson) as { task: Task }).task;
+    return { action: c.action, id: t.id, desired: t.desiredState };
+  });
+}
+
+test('assignments: COMPLETE set first, then INCREMENTAL changes with counters; status-only changes send nothing; delete sends REMOVE', async () => {
+  const { timers, store, dispatcher } = await setup(['n1', 'n2']);
+  dispatcher.start();
+  const { first } = await openSession(dispatcher, timers, 'n1');
+  const a = await addTask(store, { nodeId: 'n1' });
+  await addTask(store, { nodeId: 'n1', status: { timestamp: 0, state: TaskState.PENDING, message: 'pending', err: '', appliedBy: '', appliedAt: 0 } });
+  await addTask(store, { nodeId: 'n2' });
+  const ctx = ctxFor('n1');
+  const it = dispatcher.assignments({ sessionId: first.sessionId }, ctx)[Symbol.asyncIterator]();
+  const m1 = (await it.next()).value as AssignmentsMessage;
+  assert.deepEqual([m1.type, m1.appliesTo, m1.resultsIn], ['COMPLETE', '', '1']);
+  assert.deepEqual(tasksOf(m1).map((c) => c.id), [a.id]);
+  // A new assigned task and a desired-state change arrive together after the batching delay.
+  const b = await addTask(store, { nodeId: 'n1' });
+  await store.update((tx) => {
+    const cur = tx.get('tasks', a.id)!;
+    tx.update('tasks', { ...cur, desiredState: TaskState.SHUTDOWN });
+  });
+  const next = it.next();
+  await advance(timers, 150);
+  const m2 = (await next).value as AssignmentsMessage;
+  assert.deepEqual([m2.type, m2.appliesTo, m2.resultsIn], ['INCREMENTAL', '1', '2']);
+  assert.deepEqual(
+    tasksOf(m2).map((c) => [c.action, c.id, c.desired]).sort(),
+    [
+      ['UPDATE', a.id, TaskState.SHUTDOWN],
+      ['UPDATE', b.id, TaskState.RUNNING],
+    ].sort(),
+  );
+  // A status-only change (the agent's own report) sends nothing; a deletion sends REMOVE.
+  await store.update((tx) => {
+    const cur = tx.get('tasks', b.id)!;
+    tx.update('tasks', { ...cur, status: { ...cur.status, state: TaskState.RUNNING, message: 'started' } });
+  });
+  await advance(timers, 150);
+  await store.update((tx) => tx.delete('tasks', a.id));
+  const third = it.next();
+  await advance(timers, 150);
+  const m3 = (await third).value as AssignmentsMessage;
+  assert.deepEqual([m3.type, m3.appliesTo, m3.resultsIn], ['INCREMENTAL', '2', '3']);
+  assert.deepEqual(tasksOf(m3).map((c) => [c.action, c.id]), [['REMOVE', a.id]]);
+  ctx.abort();
+  assert.equal((await it.next()).done, true);
+  dispatcher.stop();
+});
+
+test('assignments flush at once when 100 changes are pending', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const { first } = await openSession(dispatcher, timers, 'n1');
+  const ctx = ctxFor('n1');
+  const it = dispatcher.assignments({ sessionId: first.sessionId }, ctx)[Symbol.asyncIterator]();
+  await it.next();
+  await store.update((tx) => {
+    for (let i = 0; i < 100; i++) tx.create('tasks', makeTask({}, { nodeId: 'n1' }));
+  });
+  await settle();
+  const m = (await it.next()).value as AssignmentsMessage;
+  assert.equal(m.changes.length, 100, 'sent without waiting for the 100 ms timer');
+  ctx.abort();
+  dispatcher.stop();
+});
+
+test('stopping the dispatcher ends streams with Aborted "dispatcher is stopped" and refuses calls', async () => {
+  const { timers, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const { first, it } = await openSession(dispatcher, timers, 'n1');
+  dispatcher.stop();
+  await assert.rejects(it.next(), (e: unknown) => e instanceof AbortedError && e.message === 'dispatcher is stopped');
+  await assert.rejects(dispatcher.heartbeat({ sessionId: first.sessionId }, ctxFor('n1')), (e: unknown) => e instanceof AbortedError);
+});
+
+test('hostOf strips the port from peer addresses', () => {
+  assert.equal(hostOf('127.0.0.1:5000'), '127.0.0.1');
+  assert.equal(hostOf('ipv4:10.1.2.3:80'), '10.1.2.3');
+  assert.equal(hostOf('[::1]:4242'), '::1');
+  assert.equal(hostOf('ipv6:[fe80::1]:4242'), 'fe80::1');
+});
