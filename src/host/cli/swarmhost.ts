@@ -6,6 +6,9 @@ import { createLogger } from '../node/logger.js';
 import { SwarmNode } from '../node/swarm-node.js';
 import { DEFAULT_RAFT_TIMING } from '../node/manager.js';
 import { nodeServices } from '../node/services.js';
+import { SCHEDULER_WASM_URL } from '../scheduler/index.js';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 function positiveInt(flag: string) {
   return (v: string): number => {
@@ -56,6 +59,11 @@ if (o.heartbeatTick >= o.electionTick) {
 }
 if (o.executor !== undefined && !['docker', 'process', 'sim'].includes(o.executor)) {
   console.error(`Error: --executor must be docker, process or sim, got "${o.executor}"`);
+  process.exit(2);
+}
+
+if (!existsSync(fileURLToPath(SCHEDULER_WASM_URL))) {
+  console.error(`Error: ${fileURLToPath(SCHEDULER_WASM_URL)} is missing: build the WebAssembly modules first with "npm run build"`);
   process.exit(2);
 }
 

@@ -115,7 +115,7 @@ export class Manager {
   /** Registers a leader-only component (started/stopped with leadership). */
   addLeaderComponent(c: LeaderComponent): void {
     this.components.push(c);
-    if (this.leading) void Promise.resolve(c.start()).catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to start'));
+    if (this.leading) void (async () => c.start())().catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to start'));
   }
 
   /** Opens the WAL, recovers the store and starts Raft. */
@@ -360,12 +360,12 @@ export class Manager {
         this.log.info({ raftId: this.o.raftId }, 'became leader: starting leader components');
         await this.ensureClusterObject().catch((e) => this.log.error({ err: String(e) }, 'could not write the cluster object'));
         for (const c of this.components) {
-          await Promise.resolve(c.start()).catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to start'));
+          await (async () => c.start())().catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to start'));
         }
       } else {
         this.log.info({ raftId: this.o.raftId }, 'lost leadership: stopping leader components');
         for (const c of [...this.components].reverse()) {
-          await Promise.resolve(c.stop()).catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to stop'));
+          await (async () => c.stop())().catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to stop'));
         }
       }
     });

@@ -65,6 +65,8 @@ export interface SwarmNodeHooks {
   onStarted?: (node: SwarmNode) => void | Promise<void>;
   /** Called first on stop. */
   onStopping?: (node: SwarmNode) => void | Promise<void>;
+  /** Called while the manager's remote API server is set up (mount more services here). */
+  onRemoteServer?: (server: TransportServer, m: Manager, node: SwarmNode) => void;
 }
 
 /**
@@ -357,6 +359,7 @@ export class SwarmNode {
       nodeCertificateStatus: async (req) => manager.ca.status(req),
     });
     server.addControl({ call: (req, ctx) => this.controlCall(manager, req, ctx) });
+    this.hooks.onRemoteServer?.(server, manager, this);
     server.addHealth();
     server.health.set('Raft', 'SERVING');
     await server.listen(this.o.listenRemoteApi);
