@@ -3,7 +3,7 @@
  * own state dir, reading its JSON log lines, control calls over its unix socket, and clean teardown.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -147,8 +147,32 @@ export class NodeProc {
   }
 }
 
-/** Kills every process and removes the directories. */
+/**
+ * Kills every process, then the task processes the process executor started under the state dirs (they run
+ * in their own process groups and outlive their agent by design), and removes the directories.
+ */
 export async function teardown(procs: NodeProc[], dirs: string[]): Promise<void> {
   await Promise.all(procs.map((p) => p.kill('SIGKILL').catch(() => undefined)));
+  for (const d of dirs) {
+    for (const f of await findFiles(d, 'pid')) {
+      try {
+        const { pid } = JSON.parse(await readFile(f, 'utf8')) as { pid: number };
+        if (pid > 1) process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone, or not a pid file of ours
+      }
+    }
+  }
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+}
+
+async function findFiles(dir: string, name: string): Promise<string[]> {
+  const out: string[] = [];
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await findFiles(p, name)));
+    else if (e.name === name) out.push(p);
+  }
+  return out;
 }
