@@ -106,7 +106,9 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     throw new NotFoundError(`${kind} ${input} not found`);
   }
 
+  /** Nodes by id for the Node column; empty with -n/--no-resolve, so that ids are shown instead of names. */
   async function nodesById(): Promise<Map<string, Node>> {
+    if (program.opts<{ resolve?: boolean }>().resolve === false) return new Map();
     const { nodes } = await call<{ nodes: Node[] }>('ListNodes', {});
     return new Map(nodes.map((n) => [n.id, n]));
   }
@@ -129,7 +131,7 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
   program
     .description('Control a swarmhost cluster through its control socket')
     .option('-s, --socket <path>', `control socket (default: $SWARM_SOCKET or ${DEFAULT_SOCKET_PATH})`)
-    .option('-n, --no-resolve', 'do not resolve ids to names (accepted for compatibility)')
+    .option('-n, --no-resolve', 'show node ids instead of node names in task tables')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .showHelpAfterError(false);

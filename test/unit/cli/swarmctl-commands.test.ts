@@ -269,6 +269,13 @@ describe('swarmctl service commands', () => {
 });
 
 describe('swarmctl task and config commands', () => {
+  test('-n/--no-resolve shows node ids instead of names', async () => {
+    const env = await seedCluster();
+    await env.store.update((tx) => tx.create('tasks', redisTask('t1', 1, IDS.node1, 'redis', 0)));
+    assert.match((await env.run('task', 'ls')).out, /t1  redis\.1  RUNNING .* node-1\n/);
+    assert.match((await env.run('-n', 'task', 'ls')).out, new RegExp(`t1  redis\\.1  RUNNING .* ${IDS.node1}\\n`));
+  });
+
   test('task rm deletes the task record', async () => {
     const env = await seedCluster();
     await env.store.update((tx) => {
