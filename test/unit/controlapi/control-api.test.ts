@@ -250,6 +250,18 @@ describe('ControlApi nodes', () => {
     assert.equal(res.node.spec.desiredRole, NodeRole.WORKER);
   });
 
+  test('a demotion already requested is not checked again (other spec changes go through)', async () => {
+    const { api, store } = await setup();
+    await store.update((tx) => {
+      const m = structuredClone(tx.get('nodes', 'm1')!) as Node;
+      m.spec.desiredRole = NodeRole.WORKER;
+      tx.update('nodes', m);
+    });
+    const n = await node(api, 'm1');
+    const res = (await api.call('UpdateNode', { nodeId: 'm1', nodeVersion: n.meta.version, spec: { ...n.spec, availability: NodeAvailability.PAUSE } })) as { node: Node };
+    assert.equal(res.node.spec.availability, NodeAvailability.PAUSE);
+  });
+
   test('RemoveNode refuses a raft member', async () => {
     const { api } = await setup();
     await rejects(
