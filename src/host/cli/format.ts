@@ -4,12 +4,15 @@
  * Go-style durations ("2160h0m0s", "5s") where SwarmKit prints them.
  */
 
-/** Renders rows as an aligned table. Every row must have as many cells as the header. */
-export function table(header: string[], rows: string[][]): string {
+/**
+ * Renders rows as an aligned table. Every row must have as many cells as the header. `gapChars` is the space
+ * between columns: 2 for the `ls` tables, 4 for the task tables of `inspect` (as in the seed README).
+ */
+export function table(header: string[], rows: string[][], gapChars = 2): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 2)))
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + gapChars)))
       .join('')
       .trimEnd();
   return [line(header), line(header.map((h) => '-'.repeat(h.length))), ...rows.map(line)].join('\n') + '\n';

@@ -243,7 +243,9 @@ export class ControlApi {
     const spec = validateNodeSpec(req.spec);
     await this.store.update((tx) => {
       const cur = this.get(tx, 'nodes', id);
-      if (cur.role === NodeRole.MANAGER && spec.desiredRole === NodeRole.WORKER) {
+      // A demotion request (desired manager → worker) must not break the raft cluster. Managers are counted by
+      // observed role; membership and quorum come from raft.
+      if (cur.spec.desiredRole === NodeRole.MANAGER && spec.desiredRole === NodeRole.WORKER) {
         const managers = tx.find('nodes', { role: NodeRole.MANAGER });
         if (managers.length === 1 && managers[0]!.id === id) {
           throw new FailedPreconditionError('attempting to demote the last manager of the swarm');
@@ -325,8 +327,9 @@ export class ControlApi {
     const id = newId(this.rng);
     const now = this.clock.now();
     await this.store.update((tx) => {
-      for (const s of tx.find('services', { name: spec.annotations.name.toLowerCase() })) {
-        throw new AlreadyExistsError(`name conflicts with an existing object: service ${s.spec.annotations.name} already exists`);
+      const taken = tx.find('services', { name: spec.annotations.name.toLowerCase() })[0];
+      if (taken !== undefined) {
+        throw new AlreadyExistsError(`name conflicts with an existing object: service ${taken.spec.annotations.name} already exists`);
       }
       this.checkPortConflicts(tx, spec, id);
       const svc: Service = { id, meta: { version: 0, createdAt: 0, updatedAt: 0 }, spec, specVersion: 0 };

@@ -18,7 +18,7 @@ export const MAX_CONTROL_REQUEST_BYTES = 2 * 1024 * 1024;
 export function controlHandlers(api: ControlCaller): ControlHandlers {
   return {
     async call(req) {
-      if (req.requestJson.length > MAX_CONTROL_REQUEST_BYTES) {
+      if (Buffer.byteLength(req.requestJson, 'utf8') > MAX_CONTROL_REQUEST_BYTES) {
         throw new InvalidArgumentError(`request: larger than ${MAX_CONTROL_REQUEST_BYTES} bytes`);
       }
       let parsed: unknown = {};

@@ -21,7 +21,7 @@ import {
   type Task,
 } from '../../../src/host/api/index.js';
 import { parseJoinToken } from '../../../src/host/ca/index.js';
-import { ORPHANED_BY_REMOVAL_MESSAGE } from '../../../src/host/controlapi/index.js';
+import { MAX_CONTROL_REQUEST_BYTES, ORPHANED_BY_REMOVAL_MESSAGE, controlHandlers } from '../../../src/host/controlapi/index.js';
 import { CLUSTER_ID, nodeObject, serviceSpec, setup, taskObject } from './fixtures.js';
 
 type Api = Awaited<ReturnType<typeof setup>>['api'];
@@ -248,6 +248,18 @@ describe('ControlApi nodes', () => {
     raft.list[2]!.reachable = true;
     const res = (await api.call('UpdateNode', req)) as { node: Node };
     assert.equal(res.node.spec.desiredRole, NodeRole.WORKER);
+  });
+
+  test('a demotion already requested is not checked again (other spec changes go through)', async () => {
+    const { api, store } = await setup();
+    await store.update((tx) => {
+      const m = structuredClone(tx.get('nodes', 'm1')!) as Node;
+      m.spec.desiredRole = NodeRole.WORKER;
+      tx.update('nodes', m);
+    });
+    const n = await node(api, 'm1');
+    const res = (await api.call('UpdateNode', { nodeId: 'm1', nodeVersion: n.meta.version, spec: { ...n.spec, availability: NodeAvailability.PAUSE } })) as { node: Node };
+    assert.equal(res.node.spec.availability, NodeAvailability.PAUSE);
   });
 
   test('RemoveNode refuses a raft member', async () => {
@@ -588,5 +600,26 @@ describe('ControlApi configs', () => {
     const { api, logger } = await setup();
     await createConfig(api, 'x');
     assert.equal(logger.lines.at(-1)!.msg, 'config created');
+  });
+});
+
+describe('controlHandlers (the transport adapter)', () => {
+  test('parses the request JSON, dispatches, and serializes the answer', async () => {
+    const { api } = await setup();
+    const h = controlHandlers(api);
+    const ctx = {} as Parameters<typeof h.call>[1];
+    const res = await h.call({ method: 'ListNodes', requestJson: '{"filters":{"names":["node-2"]}}' }, ctx);
+    assert.deepEqual((JSON.parse(res.responseJson) as { nodes: Node[] }).nodes.map((n) => n.id), ['w1']);
+    const empty = await h.call({ method: 'ListClusters', requestJson: '' }, ctx);
+    assert.equal((JSON.parse(empty.responseJson) as { clusters: unknown[] }).clusters.length, 1);
+  });
+
+  test('refuses malformed and oversized request JSON', async () => {
+    const { api } = await setup();
+    const h = controlHandlers(api);
+    const ctx = {} as Parameters<typeof h.call>[1];
+    await rejects(h.call({ method: 'ListNodes', requestJson: '{nope' }, ctx), InvalidArgumentError, /^request: not valid JSON/);
+    await rejects(h.call({ method: 'ListNodes', requestJson: `"${'é'.repeat(MAX_CONTROL_REQUEST_BYTES / 2)}"` }, ctx), InvalidArgumentError, /^request: larger than 2097152 bytes$/);
+    await rejects(h.call({ method: 'ListNodes', requestJson: '[1]' }, ctx), InvalidArgumentError, 'request: must be an object');
   });
 });

@@ -69,7 +69,7 @@ export function nodeObject(id: string, hostname: string, role = NodeRole.WORKER,
     description: {
       hostname,
       platform: { architecture: 'x86_64', os: 'linux' },
-      resources: { nanoCpus: 2e9, memoryBytes: 4 << 30 },
+      resources: { nanoCpus: 2e9, memoryBytes: 4 * 1024 ** 3 },
       engine: { engineVersion: '20.10', labels: { zone: 'a' }, plugins: [] },
     },
     status: { state, message: '', addr: '10.0.0.1' },
