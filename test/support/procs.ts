@@ -10,6 +10,8 @@ import { join, resolve } from 'node:path';
 import { TransportClient } from '../../src/host/transport/index.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+/** Log lines kept per process (the oldest are dropped). */
+const MAX_LOG_LINES = 5_000;
 
 /** A free TCP port on 127.0.0.1 (bound then released). */
 export async function freePort(): Promise<number> {
@@ -92,6 +94,8 @@ export class NodeProc {
     this.child = child;
     const onData = (buf: Buffer): void => {
       for (const l of buf.toString('utf8').split('\n')) if (l.trim() !== '') this.lines.push(l);
+      // Bounded: a long-running process (the demo) must not grow this without limit.
+      if (this.lines.length > MAX_LOG_LINES) this.lines.splice(0, this.lines.length - MAX_LOG_LINES);
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
