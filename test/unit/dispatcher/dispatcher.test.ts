@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AbortedError, InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from '../../../src/host/api/errors.js';
 import { NodeStatusState, TaskState, type Task, type TaskStatus } from '../../../src/host/api/objects.js';
-import { HEARTBEAT_FAILURE, HEARTBEAT_FAILURE_UNKNOWN, LEADERSHIP_CHANGE_UNKNOWN, hostOf, type Dispatcher } from '../../../src/host/dispatcher/index.js';
+import { Dispatcher, HEARTBEAT_FAILURE, HEARTBEAT_FAILURE_UNKNOWN, LEADERSHIP_CHANGE_UNKNOWN, hostOf } from '../../../src/host/dispatcher/index.js';
 import type { SimTimers } from '../../../src/host/env/index.js';
-import type { Store } from '../../../src/host/store/index.js';
+import { LocalProposer, type Store } from '../../../src/host/store/index.js';
 import type { AssignmentsMessage, SessionMessage } from '../../../src/host/transport/index.js';
 import { makeTask } from '../../support/tasks.js';
-import { advance, ctxFor, settle, setup } from './fixtures.js';
+import { CLUSTER_ID, advance, ctxFor, settle, setup } from './fixtures.js';
 
 /** Opens a session for `nodeId` and returns its first message and the open iterator. */
 async function openSession(d: Dispatcher, timers: SimTimers, nodeId: string, sessionId = '', description = { hostname: `${nodeId}-host` }) {
@@ -288,4 +288,42 @@ test('hostOf strips the port from peer addresses', () => {
   assert.equal(hostOf('ipv4:10.1.2.3:80'), '10.1.2.3');
   assert.equal(hostOf('[::1]:4242'), '::1');
   assert.equal(hostOf('ipv6:[fe80::1]:4242'), 'fe80::1');
+});
+
+test('a status batch whose proposal fails is written at the next flush', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const { first } = await openSession(dispatcher, timers, 'n1');
+  const t = await addTask(store, { nodeId: 'n1' });
+  const real = new LocalProposer(store);
+  let failures = 1;
+  store.setProposer({
+    propose: (data) => (failures-- > 0 ? Promise.reject(new UnavailableError('raft: proposal dropped')) : real.propose(data)),
+  });
+  await dispatcher.updateTaskStatus({ sessionId: first.sessionId, updates: [{ taskId: t.id, statusJson: statusJson(TaskState.RUNNING, 9) }] }, ctxFor('n1'));
+  await advance(timers, 150);
+  assert.equal(store.view((tx) => tx.get('tasks', t.id)!.status.state), TaskState.ASSIGNED, 'first attempt failed');
+  await advance(timers, 150);
+  assert.equal(store.view((tx) => tx.get('tasks', t.id)!.status.state), TaskState.RUNNING, 'retried');
+  dispatcher.stop();
+});
+
+test('status writes flush without waiting for the interval once maxWriteBatchItems are queued', async () => {
+  const { timers, rng, store, managers, logger } = await setup(['n1']);
+  const d = new Dispatcher({ store, timers, rng, clusterId: CLUSTER_ID, managerList: () => managers, logger, limits: { maxWriteBatchItems: 3 } });
+  d.start();
+  const { first } = await openSession(d, timers, 'n1');
+  const ts = [await addTask(store, { nodeId: 'n1' }), await addTask(store, { nodeId: 'n1' })];
+  await d.updateTaskStatus({ sessionId: first.sessionId, updates: ts.map((t) => ({ taskId: t.id, statusJson: statusJson(TaskState.ACCEPTED, 1) })) }, ctxFor('n1'));
+  await settle();
+  assert.equal(store.view((tx) => tx.get('tasks', ts[0]!.id)!.status.state), TaskState.ASSIGNED, '2 < 3 items: waits for the timer');
+  const t3 = await addTask(store, { nodeId: 'n1' });
+  await d.updateTaskStatus({ sessionId: first.sessionId, updates: [{ taskId: t3.id, statusJson: statusJson(TaskState.ACCEPTED, 1) }] }, ctxFor('n1'));
+  await settle();
+  assert.deepEqual(
+    [...ts, t3].map((t) => store.view((tx) => tx.get('tasks', t.id)!.status.state)),
+    [TaskState.ACCEPTED, TaskState.ACCEPTED, TaskState.ACCEPTED],
+    'written at once, no simulated time passed',
+  );
+  d.stop();
 });
