@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AbortedError, InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from '../../../src/host/api/errors.js';
 import { NodeStatusState, TaskState, type Task, type TaskStatus } from '../../../src/host/api/objects.js';
-import { Dispatcher, HEARTBEAT_FAILURE, HEARTBEAT_FAILURE_UNKNOWN, LEADERSHIP_CHANGE_UNKNOWN, hostOf } from '../../../src/host/dispatcher/index.js';
+import { Dispatcher, HEARTBEAT_FAILURE, HEARTBEAT_FAILURE_UNKNOWN, LEADERSHIP_CHANGE_UNKNOWN, equalIgnoringStatus, hostOf } from '../../../src/host/dispatcher/index.js';
 import type { SimTimers } from '../../../src/host/env/index.js';
 import { LocalProposer, type Store } from '../../../src/host/store/index.js';
 import type { AssignmentsMessage, SessionMessage } from '../../../src/host/transport/index.js';
@@ -326,4 +326,13 @@ test('status writes flush without waiting for the interval once maxWriteBatchIte
     'written at once, no simulated time passed',
   );
   d.stop();
+});
+
+test('equalIgnoringStatus: only status and meta may differ', () => {
+  const t = makeTask({}, { nodeId: 'n1' });
+  assert.equal(equalIgnoringStatus(t, { ...t, status: { ...t.status, state: TaskState.RUNNING }, meta: { ...t.meta, version: 9 } }), true);
+  assert.equal(equalIgnoringStatus(t, structuredClone(t)), true, 'equal by value, different references');
+  assert.equal(equalIgnoringStatus(t, { ...t, desiredState: TaskState.SHUTDOWN }), false);
+  assert.equal(equalIgnoringStatus(t, { ...t, spec: { ...t.spec, forceUpdate: 1 } }), false);
+  assert.equal(equalIgnoringStatus(t, { ...t, jobIteration: 2 }), false, 'a field only one side has');
 });
