@@ -34,6 +34,8 @@ export interface DispatcherLimits {
   maxAssignmentChanges: number;
   /** Assignment messages queued for a slow stream before the backlog collapses into one COMPLETE set (64). */
   maxQueuedAssignmentMessages: number;
+  /** A node DOWN this long gets its tasks in ASSIGNED..RUNNING marked ORPHANED, ms (24 h). */
+  orphanAfterDownMs: number;
   /** Buffer of the dispatcher's store watcher, events; on overflow every stream resyncs with COMPLETE (100,000). */
   watchBufferEvents: number;
 }
@@ -52,6 +54,7 @@ export const DEFAULT_DISPATCHER_LIMITS: Readonly<DispatcherLimits> = Object.free
   maxAssignmentChanges: 100,
   maxQueuedAssignmentMessages: 64,
   watchBufferEvents: 100_000,
+  orphanAfterDownMs: 86_400_000,
 });
 
 /** What the dispatcher is built from. */

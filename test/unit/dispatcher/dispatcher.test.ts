@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AbortedError, InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from '../../../src/host/api/errors.js';
 import { NodeStatusState, TaskState, type Task, type TaskStatus } from '../../../src/host/api/objects.js';
-import { Dispatcher, HEARTBEAT_FAILURE, HEARTBEAT_FAILURE_UNKNOWN, LEADERSHIP_CHANGE_UNKNOWN, equalIgnoringStatus, hostOf } from '../../../src/host/dispatcher/index.js';
+import { Dispatcher, TASK_ORPHANED, HEARTBEAT_FAILURE, HEARTBEAT_FAILURE_UNKNOWN, LEADERSHIP_CHANGE_UNKNOWN, equalIgnoringStatus, hostOf } from '../../../src/host/dispatcher/index.js';
 import type { SimTimers } from '../../../src/host/env/index.js';
 import { LocalProposer, type Store } from '../../../src/host/store/index.js';
 import type { AssignmentsMessage, SessionMessage } from '../../../src/host/transport/index.js';
@@ -335,4 +335,27 @@ test('equalIgnoringStatus: only status and meta may differ', () => {
   assert.equal(equalIgnoringStatus(t, { ...t, desiredState: TaskState.SHUTDOWN }), false);
   assert.equal(equalIgnoringStatus(t, { ...t, spec: { ...t.spec, forceUpdate: 1 } }), false);
   assert.equal(equalIgnoringStatus(t, { ...t, jobIteration: 2 }), false, 'a field only one side has');
+});
+
+test('a node DOWN for 24 h has its tasks in ASSIGNED..RUNNING marked ORPHANED; a node that comes back keeps them', async () => {
+  const { timers, store, dispatcher } = await setup(['n1', 'n2'], { heartbeatPeriodMs: 1_000 });
+  dispatcher.start();
+  const s1 = await openSession(dispatcher, timers, 'n1');
+  const s2 = await openSession(dispatcher, timers, 'n2');
+  const running = await addTask(store, { nodeId: 'n1', status: { timestamp: 1, state: TaskState.RUNNING, message: 'started', err: '', appliedBy: 'n1', appliedAt: 1 } });
+  const done = await addTask(store, { nodeId: 'n1', status: { timestamp: 1, state: TaskState.COMPLETE, message: 'finished', err: '', appliedBy: 'n1', appliedAt: 1 } });
+  const back = await addTask(store, { nodeId: 'n2', status: { timestamp: 1, state: TaskState.RUNNING, message: 'started', err: '', appliedBy: 'n2', appliedAt: 1 } });
+  s1.ctx.abort();
+  s2.ctx.abort();
+  await advance(timers, 5_000);
+  assert.equal(nodeState(store, 'n1').state, NodeStatusState.DOWN);
+  assert.equal(nodeState(store, 'n2').state, NodeStatusState.DOWN);
+  await openSession(dispatcher, timers, 'n2'); // n2 returns within the 24 h
+  timers.advance(86_400_000);
+  await settle();
+  const st = (id: string) => store.view((tx) => tx.get('tasks', id)!.status);
+  assert.deepEqual([st(running.id).state, st(running.id).message], [TaskState.ORPHANED, TASK_ORPHANED]);
+  assert.equal(st(done.id).state, TaskState.COMPLETE);
+  assert.equal(st(back.id).state, TaskState.RUNNING);
+  dispatcher.stop();
 });
