@@ -445,12 +445,22 @@ export class Dispatcher implements DispatcherHandlers {
         this.routeTask(t.nodeId, ev.kind, t, old, version);
         if (old && old.nodeId !== t.nodeId) this.routeTask(old.nodeId, ev.kind, t, old, version);
       } else if (ev.table === 'nodes') {
-        const s = this.sessions.get(ev.object.id);
+        const id = ev.object.id;
+        const s = this.sessions.get(id);
         if (s) sessionsToPush.add(s);
-        if (ev.kind === 'delete' && s) {
-          this.sessions.delete(s.nodeId);
-          this.closeSession(s, new NotFoundError('node not found'));
-          sessionsToPush.delete(s);
+        if (ev.kind === 'delete') {
+          // A removed node: end its session and forget everything kept about it.
+          if (s) {
+            this.sessions.delete(id);
+            this.closeSession(s, new NotFoundError('node not found'));
+            sessionsToPush.delete(s);
+          }
+          this.registrations.delete(id);
+          for (const timers of [this.unknownTimers, this.orphanTimers]) {
+            const t = timers.get(id);
+            if (t) this.o.timers.clearTimeout(t);
+            timers.delete(id);
+          }
         }
       } else if (ev.table === 'clusters') clusterChanged = true;
     }

@@ -359,3 +359,19 @@ test('a node DOWN for 24 h has its tasks in ASSIGNED..RUNNING marked ORPHANED; a
   assert.equal(st(back.id).state, TaskState.RUNNING);
   dispatcher.stop();
 });
+
+test('deleting a node ends its session with NotFound "node not found"', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const { it } = await openSession(dispatcher, timers, 'n1');
+  await store.update((tx) => tx.delete('nodes', 'n1'));
+  await settle();
+  await assert.rejects(
+    (async () => {
+      for (;;) if ((await it.next()).done) return;
+    })(),
+    (e: unknown) => e instanceof NotFoundError && e.message === 'node not found',
+  );
+  assert.equal(dispatcher.sessionCount, 0);
+  dispatcher.stop();
+});
