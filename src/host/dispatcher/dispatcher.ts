@@ -286,7 +286,7 @@ export class Dispatcher implements DispatcherHandlers {
     this.armExpiry(s);
     const change = { status: { state: NodeStatusState.READY, message: '', addr }, ...(description ? { description } : {}) };
     try {
-      await this.queueNode(nodeId, change);
+      await this.bounded(this.queueNode(nodeId, change), this.limits.registrationTimeoutMs, `node ${nodeId}: registration not written within ${this.limits.registrationTimeoutMs} ms`);
     } catch (err) {
       if (this.sessions.get(nodeId) === s) {
         this.sessions.delete(nodeId);
@@ -485,6 +485,23 @@ export class Dispatcher implements DispatcherHandlers {
   heartbeatPeriodMs(): number {
     const p = this.o.store.view((tx) => this.cluster(tx)?.spec?.dispatcher?.heartbeatPeriodMs);
     return typeof p === 'number' && Number.isFinite(p) && p > 0 ? p : this.limits.defaultHeartbeatPeriodMs;
+  }
+
+  /** `p`, or UnavailableError(`message`) after `ms` (the write itself still completes or fails on its own). */
+  private bounded<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const h = this.o.timers.setTimeout(() => reject(new UnavailableError(message)), ms);
+      p.then(
+        (v) => {
+          this.o.timers.clearTimeout(h);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.o.timers.clearTimeout(h);
+          reject(e);
+        },
+      );
+    });
   }
 
   private checkRunning(): void {

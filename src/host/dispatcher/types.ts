@@ -24,6 +24,8 @@ export interface DispatcherLimits {
   registrationLimitCount: number;
   /** The registration window: the count resets when the last registration is older than this, ms (8 s). */
   registrationLimitWindowMs: number;
+  /** Bound on a registration waiting for its node write; past it the caller gets Unavailable, ms (5,000). */
+  registrationTimeoutMs: number;
   /** Node and task status writes are flushed this often, ms (100). */
   writeBatchIntervalMs: number;
   /** ... or as soon as this many items are queued (10,000). */
@@ -48,6 +50,7 @@ export const DEFAULT_DISPATCHER_LIMITS: Readonly<DispatcherLimits> = Object.free
   leaderChangeGraceMultiplier: 6,
   registrationLimitCount: 3,
   registrationLimitWindowMs: 8_000,
+  registrationTimeoutMs: 5_000,
   writeBatchIntervalMs: 100,
   maxWriteBatchItems: 10_000,
   assignmentBatchMs: 100,

@@ -375,3 +375,16 @@ test('deleting a node ends its session with NotFound "node not found"', async ()
   assert.equal(dispatcher.sessionCount, 0);
   dispatcher.stop();
 });
+
+test('a registration whose node write never commits fails with Unavailable after registrationTimeoutMs', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  store.setProposer({ propose: () => new Promise<void>(() => undefined) }); // a leader that never commits
+  const it = dispatcher.session({ descriptionJson: '', sessionId: '' }, ctxFor('n1'))[Symbol.asyncIterator]();
+  const p = it.next();
+  const checked = assert.rejects(p, (e: unknown) => e instanceof UnavailableError && /registration not written within 5000 ms/.test(e.message));
+  await advance(timers, 5_100);
+  await checked;
+  assert.equal(dispatcher.sessionCount, 0);
+  dispatcher.stop();
+});
