@@ -4,6 +4,7 @@
  * `DispatcherHandlers` ({@link InProcessDispatcherClient}: tests and the deterministic simulation). Every call
  * takes an AbortSignal; aborting it cancels the call or ends the stream.
  */
+import { InvalidArgumentError } from '../api/errors.js';
 import type { CallContext, DispatcherHandlers } from '../transport/server.js';
 import type { PeerIdentity } from '../transport/auth.js';
 import { TransportClient, type TransportClientOptions } from '../transport/client.js';
@@ -36,13 +37,24 @@ export interface DispatcherClient {
 /** The agent's client of one manager over the mTLS transport. Unary calls carry the client's deadline (5 s). */
 export class TransportDispatcherClient implements DispatcherClient {
   private readonly client: TransportClient;
+  private readonly ownsClient: boolean;
+  readonly addr: string;
 
-  /** @param addr "host:port" of the manager's remote API. */
-  constructor(
-    readonly addr: string,
-    opts: TransportClientOptions,
-  ) {
-    this.client = new TransportClient(addr, opts);
+  /**
+   * @param target "host:port" of the manager's remote API (a new TransportClient is made and owned), or an
+   *   existing TransportClient to reuse (not closed by {@link close}).
+   */
+  constructor(target: string | TransportClient, opts?: TransportClientOptions) {
+    if (typeof target === 'string') {
+      if (opts === undefined) throw new InvalidArgumentError('TransportDispatcherClient: transport options are required with an address');
+      this.client = new TransportClient(target, opts);
+      this.ownsClient = true;
+      this.addr = target;
+    } else {
+      this.client = target;
+      this.ownsClient = false;
+      this.addr = target.target;
+    }
   }
 
   session(req: SessionRequest, signal: AbortSignal): AsyncIterable<SessionMessage> {
@@ -58,7 +70,7 @@ export class TransportDispatcherClient implements DispatcherClient {
     return this.client.assignments(req, { signal });
   }
   close(): void {
-    this.client.close();
+    if (this.ownsClient) this.client.close();
   }
 }
 

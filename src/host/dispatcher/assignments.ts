@@ -27,9 +27,24 @@ export function assignedTo(t: Readonly<Task>, nodeId: string): boolean {
   return t.nodeId === nodeId && t.status.state >= TaskState.ASSIGNED;
 }
 
-/** True when two versions of a task differ only in status and meta (what the agent does not need again). */
+/**
+ * True when two versions of a task differ only in status and meta (what the agent does not need again).
+ * Stored objects are frozen and writers spread the old object, so unchanged fields are usually the very same
+ * references: those are compared by identity, and only fields whose references differ are compared by value.
+ */
 export function equalIgnoringStatus(a: Readonly<Task>, b: Readonly<Task>): boolean {
-  return JSON.stringify({ ...a, status: null, meta: null }) === JSON.stringify({ ...b, status: null, meta: null });
+  const ra = a as unknown as Record<string, unknown>;
+  const rb = b as unknown as Record<string, unknown>;
+  const keys = new Set([...Object.keys(ra), ...Object.keys(rb)]);
+  for (const k of keys) {
+    if (k === 'status' || k === 'meta') continue;
+    const x = ra[k];
+    const y = rb[k];
+    if (x === y) continue;
+    if (x === null || y === null || typeof x !== 'object' || typeof y !== 'object') return false;
+    if (JSON.stringify(x) !== JSON.stringify(y)) return false;
+  }
+  return true;
 }
 
 /** The stream state of one Assignments call. */

@@ -39,6 +39,8 @@ import { WriteBatcher } from './write-batcher.js';
 export const HEARTBEAT_FAILURE = 'heartbeat failure';
 /** Message of a node that did not come back within the leader-change grace. */
 export const HEARTBEAT_FAILURE_UNKNOWN = 'heartbeat failure for node in "unknown" state';
+/** Message of a task orphaned because its node stayed DOWN for `orphanAfterDownMs`. */
+export const TASK_ORPHANED = 'task orphaned: its node has been down for too long';
 /** Message of a node marked UNKNOWN by a new leader's dispatcher. */
 export const LEADERSHIP_CHANGE_UNKNOWN = 'Node moved to "unknown" state due to leadership change in cluster';
 
@@ -61,6 +63,8 @@ export class Dispatcher implements DispatcherHandlers {
   private readonly registrations = new Map<string, { count: number; lastAtMs: number }>();
   /** Nodes marked UNKNOWN at start, with their leader-change grace timer. */
   private readonly unknownTimers = new Map<string, TimerHandle>();
+  /** DOWN nodes, with the timer that orphans their tasks. */
+  private readonly orphanTimers = new Map<string, TimerHandle>();
   private writes: WriteBatcher | undefined;
   private watcher: Watcher | undefined;
   private running = false;
@@ -113,7 +117,10 @@ export class Dispatcher implements DispatcherHandlers {
     this.lastManagersKey = managersKey(this.o.managerList());
     const graceMs = this.heartbeatPeriodMs() * this.limits.leaderChangeGraceMultiplier;
     for (const n of nodes) {
-      if (n.status.state === NodeStatusState.DOWN) continue;
+      if (n.status.state === NodeStatusState.DOWN) {
+        this.armOrphan(n.id);
+        continue;
+      }
       this.queueNode(n.id, {
         status: { state: NodeStatusState.UNKNOWN, message: LEADERSHIP_CHANGE_UNKNOWN, addr: n.status.addr },
         unlessStateIn: [NodeStatusState.DOWN],
@@ -128,7 +135,8 @@ export class Dispatcher implements DispatcherHandlers {
           this.queueNode(id, {
             status: { state: NodeStatusState.DOWN, message: HEARTBEAT_FAILURE_UNKNOWN, addr },
             onlyIfStateIn: [NodeStatusState.UNKNOWN],
-          });
+          }).catch(() => undefined);
+          this.armOrphan(id);
         }, graceMs),
       );
     }
@@ -144,6 +152,8 @@ export class Dispatcher implements DispatcherHandlers {
     this.sessions.clear();
     for (const t of this.unknownTimers.values()) this.o.timers.clearTimeout(t);
     this.unknownTimers.clear();
+    for (const t of this.orphanTimers.values()) this.o.timers.clearTimeout(t);
+    this.orphanTimers.clear();
     this.writes?.stop(err);
     this.writes = undefined;
     this.watcher?.close();
@@ -255,10 +265,12 @@ export class Dispatcher implements DispatcherHandlers {
     rec.count++;
     rec.lastAtMs = now;
     this.registrations.set(nodeId, rec);
-    const unknown = this.unknownTimers.get(nodeId);
-    if (unknown) {
-      this.o.timers.clearTimeout(unknown);
-      this.unknownTimers.delete(nodeId);
+    for (const timers of [this.unknownTimers, this.orphanTimers]) {
+      const t = timers.get(nodeId);
+      if (t) {
+        this.o.timers.clearTimeout(t);
+        timers.delete(nodeId);
+      }
     }
     const old = this.sessions.get(nodeId);
     if (old) this.closeSession(old, sessionInvalid());
@@ -274,7 +286,7 @@ export class Dispatcher implements DispatcherHandlers {
     this.armExpiry(s);
     const change = { status: { state: NodeStatusState.READY, message: '', addr }, ...(description ? { description } : {}) };
     try {
-      await this.queueNode(nodeId, change);
+      await this.bounded(this.queueNode(nodeId, change), this.limits.registrationTimeoutMs, `node ${nodeId}: registration not written within ${this.limits.registrationTimeoutMs} ms`);
     } catch (err) {
       if (this.sessions.get(nodeId) === s) {
         this.sessions.delete(nodeId);
@@ -307,6 +319,38 @@ export class Dispatcher implements DispatcherHandlers {
     void this.queueNode(s.nodeId, { status: { state: NodeStatusState.DOWN, message: HEARTBEAT_FAILURE, addr: s.addr } }).catch(
       () => undefined,
     );
+    this.armOrphan(s.nodeId);
+  }
+
+  /** Starts the 24 h clock of a DOWN node; when it runs out its live tasks are marked ORPHANED. */
+  private armOrphan(nodeId: string): void {
+    const prev = this.orphanTimers.get(nodeId);
+    if (prev) this.o.timers.clearTimeout(prev);
+    this.orphanTimers.set(
+      nodeId,
+      this.o.timers.setTimeout(() => {
+        this.orphanTimers.delete(nodeId);
+        if (!this.running || this.sessions.has(nodeId)) return;
+        void this.orphanTasks(nodeId);
+      }, this.limits.orphanAfterDownMs),
+    );
+  }
+
+  private async orphanTasks(nodeId: string): Promise<void> {
+    const ids = this.o.store.view((tx) => tx.find('tasks', { nodeId }).map((t) => t.id));
+    const now = this.o.timers.now();
+    const r = await this.o.store.batch((b) => {
+      for (const id of ids) {
+        b.update((tx) => {
+          const t = tx.get('tasks', id);
+          if (!t || t.nodeId !== nodeId || t.status.state < TaskState.ASSIGNED || t.status.state > TaskState.RUNNING) return;
+          if (tx.get('nodes', nodeId)?.status.state !== NodeStatusState.DOWN) return; // came back meanwhile
+          tx.update('tasks', { ...t, status: { ...t.status, state: TaskState.ORPHANED, message: TASK_ORPHANED, timestamp: now } });
+        });
+      }
+    });
+    if (r.failed.length > 0) this.o.logger.warn({ nodeId, failed: r.failed.length, err: r.failed[0]!.error.message }, 'dispatcher: orphaning tasks failed');
+    else this.o.logger.info({ nodeId, tasks: ids.length }, 'dispatcher: tasks of a long-down node orphaned');
   }
 
   private closeSession(s: NodeSession, err: Error): void {
@@ -401,12 +445,22 @@ export class Dispatcher implements DispatcherHandlers {
         this.routeTask(t.nodeId, ev.kind, t, old, version);
         if (old && old.nodeId !== t.nodeId) this.routeTask(old.nodeId, ev.kind, t, old, version);
       } else if (ev.table === 'nodes') {
-        const s = this.sessions.get(ev.object.id);
+        const id = ev.object.id;
+        const s = this.sessions.get(id);
         if (s) sessionsToPush.add(s);
-        if (ev.kind === 'delete' && s) {
-          this.sessions.delete(s.nodeId);
-          this.closeSession(s, new NotFoundError('node not found'));
-          sessionsToPush.delete(s);
+        if (ev.kind === 'delete') {
+          // A removed node: end its session and forget everything kept about it.
+          if (s) {
+            this.sessions.delete(id);
+            this.closeSession(s, new NotFoundError('node not found'));
+            sessionsToPush.delete(s);
+          }
+          this.registrations.delete(id);
+          for (const timers of [this.unknownTimers, this.orphanTimers]) {
+            const t = timers.get(id);
+            if (t) this.o.timers.clearTimeout(t);
+            timers.delete(id);
+          }
         }
       } else if (ev.table === 'clusters') clusterChanged = true;
     }
@@ -431,6 +485,23 @@ export class Dispatcher implements DispatcherHandlers {
   heartbeatPeriodMs(): number {
     const p = this.o.store.view((tx) => this.cluster(tx)?.spec?.dispatcher?.heartbeatPeriodMs);
     return typeof p === 'number' && Number.isFinite(p) && p > 0 ? p : this.limits.defaultHeartbeatPeriodMs;
+  }
+
+  /** `p`, or UnavailableError(`message`) after `ms` (the write itself still completes or fails on its own). */
+  private bounded<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const h = this.o.timers.setTimeout(() => reject(new UnavailableError(message)), ms);
+      p.then(
+        (v) => {
+          this.o.timers.clearTimeout(h);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.o.timers.clearTimeout(h);
+          reject(e);
+        },
+      );
+    });
   }
 
   private checkRunning(): void {

@@ -24,6 +24,8 @@ export interface DispatcherLimits {
   registrationLimitCount: number;
   /** The registration window: the count resets when the last registration is older than this, ms (8 s). */
   registrationLimitWindowMs: number;
+  /** Bound on a registration waiting for its node write; past it the caller gets Unavailable, ms (5,000). */
+  registrationTimeoutMs: number;
   /** Node and task status writes are flushed this often, ms (100). */
   writeBatchIntervalMs: number;
   /** ... or as soon as this many items are queued (10,000). */
@@ -34,6 +36,8 @@ export interface DispatcherLimits {
   maxAssignmentChanges: number;
   /** Assignment messages queued for a slow stream before the backlog collapses into one COMPLETE set (64). */
   maxQueuedAssignmentMessages: number;
+  /** A node DOWN this long gets its tasks in ASSIGNED..RUNNING marked ORPHANED, ms (24 h). */
+  orphanAfterDownMs: number;
   /** Buffer of the dispatcher's store watcher, events; on overflow every stream resyncs with COMPLETE (100,000). */
   watchBufferEvents: number;
 }
@@ -46,12 +50,14 @@ export const DEFAULT_DISPATCHER_LIMITS: Readonly<DispatcherLimits> = Object.free
   leaderChangeGraceMultiplier: 6,
   registrationLimitCount: 3,
   registrationLimitWindowMs: 8_000,
+  registrationTimeoutMs: 5_000,
   writeBatchIntervalMs: 100,
   maxWriteBatchItems: 10_000,
   assignmentBatchMs: 100,
   maxAssignmentChanges: 100,
   maxQueuedAssignmentMessages: 64,
   watchBufferEvents: 100_000,
+  orphanAfterDownMs: 86_400_000,
 });
 
 /** What the dispatcher is built from. */

@@ -86,6 +86,12 @@ export class WriteBatcher {
     this.tasks.clear();
   }
 
+  /** Puts failed task writes back (they are retried at the next flush) unless a newer report arrived meanwhile. */
+  private requeueTasks(list: [string, { nodeId: string; status: TaskStatus }][]): void {
+    if (this.stopped) return;
+    for (const [taskId, u] of list) if (!this.tasks.has(taskId)) this.tasks.set(taskId, u);
+  }
+
   private kick(): void {
     if (this.stopped || this.inFlight) return;
     if (this.queued >= this.o.maxItems) {
@@ -111,13 +117,14 @@ export class WriteBatcher {
     this.nodes = new Map();
     this.tasks = new Map();
     const nodeWaiters: QueuedNode['waiters'][] = [];
+    const taskList = [...tasks];
     try {
       const result = await this.o.store.batch((b) => {
         for (const [nodeId, q] of nodes) {
           nodeWaiters.push(q.waiters);
           b.update((tx) => writeNode(tx, nodeId, q.change));
         }
-        for (const [taskId, u] of tasks) b.update((tx) => writeTaskStatus(tx, taskId, u.nodeId, u.status));
+        for (const [taskId, u] of taskList) b.update((tx) => writeTaskStatus(tx, taskId, u.nodeId, u.status));
       });
       this.batchesWritten++;
       const failed = new Map(result.failed.map((f) => [f.index, f.error]));
@@ -125,13 +132,17 @@ export class WriteBatcher {
         const err = failed.get(i);
         for (const w of ws) err ? w.reject(err) : w.resolve();
       });
-      for (const f of result.failed) {
-        if (f.index >= nodeWaiters.length) this.o.logger.warn({ err: f.error.message }, 'dispatcher: task status write failed');
+      // A task sub-transaction only fails when its proposal failed (it reads before it writes): try again.
+      const retry = result.failed.filter((f) => f.index >= nodeWaiters.length).map((f) => taskList[f.index - nodeWaiters.length]!);
+      if (retry.length > 0) {
+        this.o.logger.warn({ tasks: retry.length, err: result.failed[result.failed.length - 1]!.error.message }, 'dispatcher: task status writes failed; retrying');
+        this.requeueTasks(retry);
       }
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       this.o.logger.error({ err: e.message }, 'dispatcher: batch write failed');
       for (const ws of nodeWaiters) for (const w of ws) w.reject(e);
+      this.requeueTasks(taskList);
     } finally {
       this.inFlight = false;
     }

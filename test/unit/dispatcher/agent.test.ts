@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeStatusState, TaskState, type Task } from '../../../src/host/api/objects.js';
+import { UnavailableError } from '../../../src/host/api/errors.js';
 import { Agent, InProcessDispatcherClient, TaskDb, type DispatcherClient, type Executor } from '../../../src/host/agent/index.js';
 import { Dispatcher } from '../../../src/host/dispatcher/index.js';
 import type { SimTimers } from '../../../src/host/env/index.js';
@@ -237,6 +238,77 @@ test('a changed node description restarts the session within the 20 s re-check, 
   hostname = 'after';
   await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.description?.hostname) === 'after', 'new description', 25_000, 100);
   assert.equal(agent.sessionsOpened, 2);
+  await agent.stop();
+  dispatcher.stop();
+});
+
+/** A client whose "network" can be cut: calls then fail with Unavailable and open streams end with it. */
+class CuttableClient implements DispatcherClient {
+  readonly addr = '';
+  private cutAc = new AbortController();
+  cut = false;
+  constructor(private readonly inner: DispatcherClient) {}
+  setCut(v: boolean): void {
+    this.cut = v;
+    if (v) this.cutAc.abort();
+    else this.cutAc = new AbortController();
+  }
+  private check(): void {
+    if (this.cut) throw new UnavailableError('connection refused');
+  }
+  private stream<T>(open: (s: AbortSignal) => AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T> {
+    const self = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        self.check();
+        const ac = new AbortController();
+        const cutSignal = self.cutAc.signal;
+        const stop = () => ac.abort();
+        signal.addEventListener('abort', stop, { once: true });
+        cutSignal.addEventListener('abort', stop, { once: true });
+        try {
+          for await (const m of open(ac.signal)) yield m;
+        } finally {
+          signal.removeEventListener('abort', stop);
+          cutSignal.removeEventListener('abort', stop);
+        }
+        if (cutSignal.aborted) throw new UnavailableError('connection reset');
+      },
+    };
+  }
+  session: DispatcherClient['session'] = (r, s) => this.stream((x) => this.inner.session(r, x), s);
+  assignments: DispatcherClient['assignments'] = (r, s) => this.stream((x) => this.inner.assignments(r, x), s);
+  heartbeat: DispatcherClient['heartbeat'] = async (r, s) => {
+    this.check();
+    return this.inner.heartbeat(r, s);
+  };
+  updateTaskStatus: DispatcherClient['updateTaskStatus'] = async (r, s) => {
+    this.check();
+    return this.inner.updateTaskStatus(r, s);
+  };
+  close(): void {}
+}
+
+test('a partitioned agent is marked DOWN after 3 periods, then re-registers, is READY again and reports what happened meanwhile', async () => {
+  const { timers, store, dispatcher } = await setup(['n1'], { heartbeatPeriodMs: 1_000 });
+  dispatcher.start();
+  const engine = new SimEngine(timers);
+  const client = new CuttableClient(new InProcessDispatcherClient(dispatcher, peer('n1')));
+  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: client, dir: await stateDir(), engine });
+  await agent.start();
+  const t = await assign(store, 'n1');
+  await driveUntil(timers, () => taskIn(store, t.id)?.status.state === TaskState.RUNNING, 'RUNNING');
+  client.setCut(true);
+  const cutAt = timers.now();
+  engine.kill(t.id, 3, 'crashed'); // the task dies while the node is unreachable
+  await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.status.state) === NodeStatusState.DOWN, 'DOWN');
+  const downAfter = timers.now() - cutAt;
+  assert.ok(downAfter >= 1_500 && downAfter <= 4_800, `DOWN after ${downAfter} ms: 3 × (1000 ± 500) ms from the last heartbeat`);
+  assert.equal(taskIn(store, t.id)!.status.state, TaskState.RUNNING, 'nothing reported while cut');
+  client.setCut(false);
+  await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.status.state) === NodeStatusState.READY, 'READY again', 30_000);
+  await driveUntil(timers, () => taskIn(store, t.id)?.status.state === TaskState.FAILED, 'FAILED reported after reconnecting');
+  assert.match(taskIn(store, t.id)!.status.err, /non-zero exit \(3\)/);
   await agent.stop();
   dispatcher.stop();
 });

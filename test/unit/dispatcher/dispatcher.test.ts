@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AbortedError, InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from '../../../src/host/api/errors.js';
 import { NodeStatusState, TaskState, type Task, type TaskStatus } from '../../../src/host/api/objects.js';
-import { HEARTBEAT_FAILURE, HEARTBEAT_FAILURE_UNKNOWN, LEADERSHIP_CHANGE_UNKNOWN, hostOf, type Dispatcher } from '../../../src/host/dispatcher/index.js';
+import { Dispatcher, TASK_ORPHANED, HEARTBEAT_FAILURE, HEARTBEAT_FAILURE_UNKNOWN, LEADERSHIP_CHANGE_UNKNOWN, equalIgnoringStatus, hostOf } from '../../../src/host/dispatcher/index.js';
 import type { SimTimers } from '../../../src/host/env/index.js';
-import type { Store } from '../../../src/host/store/index.js';
+import { LocalProposer, type Store } from '../../../src/host/store/index.js';
 import type { AssignmentsMessage, SessionMessage } from '../../../src/host/transport/index.js';
 import { makeTask } from '../../support/tasks.js';
-import { advance, ctxFor, settle, setup } from './fixtures.js';
+import { CLUSTER_ID, advance, ctxFor, settle, setup } from './fixtures.js';
 
 /** Opens a session for `nodeId` and returns its first message and the open iterator. */
 async function openSession(d: Dispatcher, timers: SimTimers, nodeId: string, sessionId = '', description = { hostname: `${nodeId}-host` }) {
@@ -288,4 +288,103 @@ test('hostOf strips the port from peer addresses', () => {
   assert.equal(hostOf('ipv4:10.1.2.3:80'), '10.1.2.3');
   assert.equal(hostOf('[::1]:4242'), '::1');
   assert.equal(hostOf('ipv6:[fe80::1]:4242'), 'fe80::1');
+});
+
+test('a status batch whose proposal fails is written at the next flush', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const { first } = await openSession(dispatcher, timers, 'n1');
+  const t = await addTask(store, { nodeId: 'n1' });
+  const real = new LocalProposer(store);
+  let failures = 1;
+  store.setProposer({
+    propose: (data) => (failures-- > 0 ? Promise.reject(new UnavailableError('raft: proposal dropped')) : real.propose(data)),
+  });
+  await dispatcher.updateTaskStatus({ sessionId: first.sessionId, updates: [{ taskId: t.id, statusJson: statusJson(TaskState.RUNNING, 9) }] }, ctxFor('n1'));
+  await advance(timers, 150);
+  assert.equal(store.view((tx) => tx.get('tasks', t.id)!.status.state), TaskState.ASSIGNED, 'first attempt failed');
+  await advance(timers, 150);
+  assert.equal(store.view((tx) => tx.get('tasks', t.id)!.status.state), TaskState.RUNNING, 'retried');
+  dispatcher.stop();
+});
+
+test('status writes flush without waiting for the interval once maxWriteBatchItems are queued', async () => {
+  const { timers, rng, store, managers, logger } = await setup(['n1']);
+  const d = new Dispatcher({ store, timers, rng, clusterId: CLUSTER_ID, managerList: () => managers, logger, limits: { maxWriteBatchItems: 3 } });
+  d.start();
+  const { first } = await openSession(d, timers, 'n1');
+  const ts = [await addTask(store, { nodeId: 'n1' }), await addTask(store, { nodeId: 'n1' })];
+  await d.updateTaskStatus({ sessionId: first.sessionId, updates: ts.map((t) => ({ taskId: t.id, statusJson: statusJson(TaskState.ACCEPTED, 1) })) }, ctxFor('n1'));
+  await settle();
+  assert.equal(store.view((tx) => tx.get('tasks', ts[0]!.id)!.status.state), TaskState.ASSIGNED, '2 < 3 items: waits for the timer');
+  const t3 = await addTask(store, { nodeId: 'n1' });
+  await d.updateTaskStatus({ sessionId: first.sessionId, updates: [{ taskId: t3.id, statusJson: statusJson(TaskState.ACCEPTED, 1) }] }, ctxFor('n1'));
+  await settle();
+  assert.deepEqual(
+    [...ts, t3].map((t) => store.view((tx) => tx.get('tasks', t.id)!.status.state)),
+    [TaskState.ACCEPTED, TaskState.ACCEPTED, TaskState.ACCEPTED],
+    'written at once, no simulated time passed',
+  );
+  d.stop();
+});
+
+test('equalIgnoringStatus: only status and meta may differ', () => {
+  const t = makeTask({}, { nodeId: 'n1' });
+  assert.equal(equalIgnoringStatus(t, { ...t, status: { ...t.status, state: TaskState.RUNNING }, meta: { ...t.meta, version: 9 } }), true);
+  assert.equal(equalIgnoringStatus(t, structuredClone(t)), true, 'equal by value, different references');
+  assert.equal(equalIgnoringStatus(t, { ...t, desiredState: TaskState.SHUTDOWN }), false);
+  assert.equal(equalIgnoringStatus(t, { ...t, spec: { ...t.spec, forceUpdate: 1 } }), false);
+  assert.equal(equalIgnoringStatus(t, { ...t, jobIteration: 2 }), false, 'a field only one side has');
+});
+
+test('a node DOWN for 24 h has its tasks in ASSIGNED..RUNNING marked ORPHANED; a node that comes back keeps them', async () => {
+  const { timers, store, dispatcher } = await setup(['n1', 'n2'], { heartbeatPeriodMs: 1_000 });
+  dispatcher.start();
+  const s1 = await openSession(dispatcher, timers, 'n1');
+  const s2 = await openSession(dispatcher, timers, 'n2');
+  const running = await addTask(store, { nodeId: 'n1', status: { timestamp: 1, state: TaskState.RUNNING, message: 'started', err: '', appliedBy: 'n1', appliedAt: 1 } });
+  const done = await addTask(store, { nodeId: 'n1', status: { timestamp: 1, state: TaskState.COMPLETE, message: 'finished', err: '', appliedBy: 'n1', appliedAt: 1 } });
+  const back = await addTask(store, { nodeId: 'n2', status: { timestamp: 1, state: TaskState.RUNNING, message: 'started', err: '', appliedBy: 'n2', appliedAt: 1 } });
+  s1.ctx.abort();
+  s2.ctx.abort();
+  await advance(timers, 5_000);
+  assert.equal(nodeState(store, 'n1').state, NodeStatusState.DOWN);
+  assert.equal(nodeState(store, 'n2').state, NodeStatusState.DOWN);
+  await openSession(dispatcher, timers, 'n2'); // n2 returns within the 24 h
+  timers.advance(86_400_000);
+  await settle();
+  const st = (id: string) => store.view((tx) => tx.get('tasks', id)!.status);
+  assert.deepEqual([st(running.id).state, st(running.id).message], [TaskState.ORPHANED, TASK_ORPHANED]);
+  assert.equal(st(done.id).state, TaskState.COMPLETE);
+  assert.equal(st(back.id).state, TaskState.RUNNING);
+  dispatcher.stop();
+});
+
+test('deleting a node ends its session with NotFound "node not found"', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const { it } = await openSession(dispatcher, timers, 'n1');
+  await store.update((tx) => tx.delete('nodes', 'n1'));
+  await settle();
+  await assert.rejects(
+    (async () => {
+      for (;;) if ((await it.next()).done) return;
+    })(),
+    (e: unknown) => e instanceof NotFoundError && e.message === 'node not found',
+  );
+  assert.equal(dispatcher.sessionCount, 0);
+  dispatcher.stop();
+});
+
+test('a registration whose node write never commits fails with Unavailable after registrationTimeoutMs', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  store.setProposer({ propose: () => new Promise<void>(() => undefined) }); // a leader that never commits
+  const it = dispatcher.session({ descriptionJson: '', sessionId: '' }, ctxFor('n1'))[Symbol.asyncIterator]();
+  const p = it.next();
+  const checked = assert.rejects(p, (e: unknown) => e instanceof UnavailableError && /registration not written within 5000 ms/.test(e.message));
+  await advance(timers, 5_100);
+  await checked;
+  assert.equal(dispatcher.sessionCount, 0);
+  dispatcher.stop();
 });
