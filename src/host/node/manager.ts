@@ -96,6 +96,7 @@ export class Manager {
   private readonly clients = new Map<string, TransportClient>();
   private readonly lastContactMs = new Map<RaftId, number>();
   private readonly components: LeaderComponent[] = [];
+  private readonly membersListeners = new Set<() => void>();
   private leading = false;
   private leaderTransition: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -110,6 +111,12 @@ export class Manager {
     this.ca = new CAService(this.store, { clock: o.clock, rng: o.rng });
     for (const m of o.knownMembers) this.book.remember(m);
     this.book.remember({ raftId: o.raftId, nodeId: o.nodeId, addr: o.advertiseAddr });
+  }
+
+  /** Calls `fn` after every applied membership change (e.g. the dispatcher pushes the new manager list). */
+  addMembersListener(fn: () => void): () => void {
+    this.membersListeners.add(fn);
+    return () => this.membersListeners.delete(fn);
   }
 
   /** Registers a leader-only component (started/stopped with leadership). */
@@ -338,6 +345,7 @@ export class Manager {
       this.book.remember({ raftId: this.o.raftId, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
     }
     this.o.onMembersChanged?.(this.book.list());
+    for (const l of this.membersListeners) l();
     if (cc.type === 'remove' && cc.id === this.o.raftId) {
       this.log.warn({ raftId: cc.id }, 'this manager was removed from raft');
       this.o.onRemoved?.();

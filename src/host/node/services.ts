@@ -73,6 +73,7 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
             orch = undefined;
           },
         });
+        m.addMembersListener(() => dispatcher?.managersChanged());
         m.addLeaderComponent({
           name: 'dispatcher',
           start: () => {
