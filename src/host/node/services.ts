@@ -125,6 +125,7 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
           dispatcher: connect(managers[0] ?? ''),
           connect,
           hostname: o.hostname,
+          onSessionMessage: (msg) => node.rememberManagers(msg.managers),
           logger: o.logger.child({ component: 'agent' }),
         });
         await agent.start();

@@ -313,6 +313,14 @@ export class SwarmNode {
     throw lastErr;
   }
 
+  /** A worker remembers the manager list its session pushes, so that a restart can reach any of them. */
+  rememberManagers(peers: { nodeId: string; addr: string }[]): void {
+    if (this.manager !== undefined || peers.length === 0) return;
+    const next = peers.map((p) => ({ raftId: '', nodeId: p.nodeId, addr: p.addr }));
+    if (JSON.stringify(next) === JSON.stringify(this.state.managers)) return;
+    void this.saveManagers(next);
+  }
+
   private async saveManagers(members: RaftMemberInfo[]): Promise<void> {
     this.state.managers = members;
     await writeNodeState(this.o.stateDir, this.state).catch((e) => this.log.warn({ err: String(e) }, 'could not save state.json'));
