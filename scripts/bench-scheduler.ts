@@ -9,6 +9,9 @@ import type { Node, Task } from '../src/host/api/objects.js';
 import { NodeTable } from '../src/host/scheduler/node-table.js';
 import { ReferenceScheduler, type SchedulePassResult } from '../src/host/scheduler/reference.js';
 import { makeNode, makeSpec, pendingGroup } from '../test/unit/scheduler/fixtures.js';
+import { TaskState } from '../src/host/api/objects.js';
+import { SeededRng } from '../src/host/env/index.js';
+import { createLocalStore } from '../src/host/store/index.js';
 
 const quick = process.argv.includes('--quick');
 const json = process.argv.includes('--json');
@@ -109,6 +112,46 @@ for (const [n, g, c] of scenarios) {
   emit(`wasm_${name}`, (g / tw) * 1000, 'decisions/s');
   emit(`ref_${name}`, (g / tr) * 1000, 'decisions/s');
   emit(`ratio_${name}`, tr / tw, 'x');
+}
+// Decisions committed to the store (single manager, no Raft: LocalProposer): 10k PENDING tasks, one pass, the
+// assignments written as one store batch (split into proposals of <= 200 changes), as the scheduler host does.
+// Baseline in the same run: the same task updates written without scheduling.
+{
+  const commitTasks = quick ? 5000 : 10000;
+  const nodes = cluster(1000);
+  const tasks = group(commitTasks, true);
+  const run = async (schedule: boolean): Promise<number> => {
+    const { store } = createLocalStore({ clock: { now: () => 1_700_000_000_000 }, rng: new SeededRng(7) });
+    await store.batch((b) => {
+      for (const n of nodes) b.update((tx) => tx.create('nodes', { ...n, meta: { version: 0, createdAt: 0, updatedAt: 0 } }));
+      for (const t of tasks) b.update((tx) => tx.create('tasks', { ...t, meta: { version: 0, createdAt: 0, updatedAt: 0 } }));
+    });
+    const t0 = performance.now();
+    const pending = store.view((tx) => tx.list('tasks')) as Task[];
+    let assignments: { taskId: string; nodeId: string }[];
+    if (schedule) {
+      const table = new NodeTable();
+      for (const n of store.view((tx) => tx.list('nodes')) as Node[]) table.upsertNode(n, []);
+      assignments = table.schedulePass(pending).assignments;
+    } else {
+      assignments = pending.map((t, i) => ({ taskId: t.id, nodeId: nodes[i % nodes.length]!.id }));
+    }
+    const res = await store.batch((b) => {
+      for (const a of assignments) {
+        b.update((tx) => {
+          const cur = tx.get('tasks', a.taskId) as Task;
+          tx.update('tasks', { ...cur, nodeId: a.nodeId, status: { ...cur.status, state: TaskState.ASSIGNED, message: 'scheduler assigned task to node' } });
+        });
+      }
+    });
+    if (res.failed.length > 0) throw new Error(`bench: ${res.failed.length} commits failed: ${res.failed[0]!.error.message}`);
+    return (assignments.length / (performance.now() - t0)) * 1000;
+  };
+  const base = await run(false);
+  const committed = await run(true);
+  emit('store_commit_baseline_updates', base, 'tasks/s');
+  emit('store_committed_decisions', committed, 'tasks/s');
+  emit('store_committed_ratio_vs_baseline', committed / base, 'x');
 }
 if (!json) console.log('note: decisions/s = tasks placed / wall time of one group call (host side + WASM); best of 2-3 runs; shared 2-core machine');
 if (json) console.log(JSON.stringify(figures));
