@@ -360,16 +360,26 @@ export class RaftNode {
         if (!this.core.hasReady()) break;
         const rd = this.core.ready();
         if (rd.softState !== undefined) this.onSoft(rd.softState);
+        // A leader may replicate its new entries while it writes them to its own disk (Raft thesis §10.2.1):
+        // its appends go out before the sync. Commitment still waits for this sync, because followers'
+        // answers are only fed to the core after advance(). Everything else (votes, responses) is sent only
+        // once the hard state and entries it depends on are durable.
+        let after = rd.messages;
+        if (this.soft.role === Role.Leader && rd.messages.length > 0) {
+          const early = rd.messages.filter((m) => m.type === MessageType.App || m.type === MessageType.Heartbeat);
+          after = rd.messages.filter((m) => m.type !== MessageType.App && m.type !== MessageType.Heartbeat);
+          if (early.length > 0) this.o.send(early);
+        }
         if (rd.snapshot !== undefined) await this.o.storage.saveSnapshot(rd.snapshot, { resetLog: true });
         if (rd.entries.length > 0 || rd.hardState !== undefined) {
           await this.o.storage.save(rd.hardState, rd.entries);
         }
         if (this.stopped) break;
-        if (rd.messages.length > 0) {
-          this.o.send(rd.messages);
+        if (after.length > 0) {
+          this.o.send(after);
           // Sends are fire and forget: report snapshots as delivered so the leader probes the follower
           // again at once; if the snapshot was lost, the probe fails and the leader sends it again.
-          for (const m of rd.messages) if (m.type === MessageType.Snap) this.core.reportSnapshot?.(m.to, true);
+          for (const m of after) if (m.type === MessageType.Snap) this.core.reportSnapshot?.(m.to, true);
         }
         if (rd.snapshot !== undefined) this.applySnapshot(rd.snapshot);
         for (const e of rd.committedEntries) this.applyEntry(e);
