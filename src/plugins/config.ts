@@ -5,6 +5,7 @@
  * Paths in a config are relative to the config file. See docs/plugins.md.
  */
 import type { Executor } from '../host/agent/executor.js';
+import type { Timers } from '../host/env/index.js';
 import type { OrchestratorPlugin, RestartPolicyPlugin } from './contracts.js';
 
 /** Version of the plugin module contract below; a module's `swarmhostPlugin` export must equal it. */
@@ -76,6 +77,8 @@ export interface PluginInitContext {
   /** Agent-side only (executor slot): where the node keeps its state, and its id. */
   stateDir?: string;
   nodeId?: string;
+  /** The host's timers (executors wait on them). */
+  timers?: Timers;
 }
 
 /** The implementation type each kind's `init` returns. */

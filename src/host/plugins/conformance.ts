@@ -6,10 +6,7 @@
 import { TaskState, type Task } from '../api/index.js';
 import type { OrchestratorPlugin, RestartPolicyPlugin } from '../../plugins/contracts.js';
 import type { Plan } from '../../plugins/orchestrators/plan.js';
-import { orchestratorFixtures, restartFixtures, ORCHESTRATOR_SLOT_KINDS, FIXTURE_NOW_MS } from './fixtures.js';
-import { NodeTable } from '../scheduler/node-table.js';
-import type { StrategyRunner } from '../scheduler/strategy.js';
-import { IssuanceState, NodeAvailability, NodeMembership, NodeRole, NodeStatusState, RestartCondition, type Node } from '../api/index.js';
+import { orchestratorFixtures, restartFixtures, ORCHESTRATOR_SLOT_KINDS } from './fixtures.js';
 
 /** The longest restart delay a policy may ask for, ms (one day): anything longer is taken as a bug. */
 export const MAX_RESTART_DELAY_MS = 86_400_000;
@@ -20,6 +17,25 @@ export class ConformanceError extends Error {}
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const validState = (x: unknown): boolean => typeof x === 'number' && x in TaskState;
 
+/** Checks one restart decision's shape; `mayRestart` false also requires "no restart". Throws ConformanceError. */
+export function checkDecision(d: unknown, where: string, mayRestart = true): void {
+  const bad = (rule: string): never => {
+    throw new ConformanceError(`${where}: ${rule} (got ${JSON.stringify(d)})`);
+  };
+  if (typeof d !== 'object' || d === null) bad('decide must return an object');
+  const r = d as Record<string, unknown>;
+  if (r.restart === true) {
+    if (typeof r.delayMs !== 'number' || !Number.isFinite(r.delayMs) || r.delayMs < 0 || r.delayMs > MAX_RESTART_DELAY_MS) {
+      bad(`delayMs must be a number in [0, ${MAX_RESTART_DELAY_MS}]`);
+    }
+    if (typeof r.waitForOldTask !== 'boolean') bad('waitForOldTask must be a boolean');
+    if (r.pruneBeforeMs !== undefined && (typeof r.pruneBeforeMs !== 'number' || !Number.isFinite(r.pruneBeforeMs))) bad('pruneBeforeMs must be a finite number');
+    if (!mayRestart) bad('must not restart a task whose restart condition forbids it');
+  } else if (r.restart === false) {
+    if (!isStr(r.reason) || r.reason === '') bad('a "no restart" decision needs a non-empty reason');
+  } else bad('restart must be true or false');
+}
+
 /** Runs the restart-policy fixtures through `p`. */
 export function checkRestartPolicy(p: RestartPolicyPlugin): void {
   for (const f of restartFixtures()) {
@@ -29,21 +45,7 @@ export function checkRestartPolicy(p: RestartPolicyPlugin): void {
     } catch (e) {
       throw new ConformanceError(`fixture "${f.name}": decide threw: ${(e as Error).message}`);
     }
-    const bad = (rule: string): never => {
-      throw new ConformanceError(`fixture "${f.name}": ${rule} (got ${JSON.stringify(d)})`);
-    };
-    if (typeof d !== 'object' || d === null) bad('decide must return an object');
-    const r = d as Record<string, unknown>;
-    if (r.restart === true) {
-      if (typeof r.delayMs !== 'number' || !Number.isFinite(r.delayMs) || r.delayMs < 0 || r.delayMs > MAX_RESTART_DELAY_MS) {
-        bad(`delayMs must be a number in [0, ${MAX_RESTART_DELAY_MS}]`);
-      }
-      if (typeof r.waitForOldTask !== 'boolean') bad('waitForOldTask must be a boolean');
-      if (r.pruneBeforeMs !== undefined && (typeof r.pruneBeforeMs !== 'number' || !Number.isFinite(r.pruneBeforeMs))) bad('pruneBeforeMs must be a finite number');
-      if (!f.mayRestart) bad('must not restart a task whose restart condition forbids it');
-    } else if (r.restart === false) {
-      if (!isStr(r.reason) || r.reason === '') bad('a "no restart" decision needs a non-empty reason');
-    } else bad('restart must be true or false');
+    checkDecision(d, `fixture "${f.name}"`, f.mayRestart);
   }
 }
 
@@ -93,67 +95,3 @@ export function checkOrchestrator(o: OrchestratorPlugin, slot: 'replicated' | 'g
   }
 }
 
-function strategyNode(id: string): Node {
-  return {
-    id,
-    meta: { version: 1, createdAt: 0, updatedAt: 0 },
-    spec: { annotations: { name: id, labels: {} }, desiredRole: NodeRole.WORKER, membership: NodeMembership.ACCEPTED, availability: NodeAvailability.ACTIVE },
-    description: { hostname: id, platform: { architecture: 'x86_64', os: 'linux' }, resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 }, engine: { engineVersion: '1', labels: {}, plugins: [] } },
-    status: { state: NodeStatusState.READY, message: '', addr: '10.0.0.1' },
-    certificate: { role: NodeRole.WORKER, csr: '', status: { state: IssuanceState.ISSUED, err: '' }, certificate: '', cn: id },
-    role: NodeRole.WORKER,
-  };
-}
-
-/** Pending tasks of one group, for the strategy fixture. */
-export function fixturePendingTasks(serviceId: string, n: number, nanoCpus = 1e9): Task[] {
-  const out: Task[] = [];
-  for (let i = 0; i < n; i++) {
-    out.push({
-      id: `${serviceId}-t${i}`,
-      meta: { version: 1, createdAt: FIXTURE_NOW_MS, updatedAt: 0 },
-      spec: {
-        container: { image: 'busybox:1', command: [], args: [], env: [], labels: {}, hostname: '', dir: '', user: '', tty: false, stopSignal: '', stopGracePeriodMs: 10_000 },
-        resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus, memoryBytes: 0 } },
-        restart: { condition: RestartCondition.ANY, delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
-        placement: { constraints: [], preferences: [], platforms: [], maxReplicas: 0 },
-        forceUpdate: 0,
-      },
-      specVersion: 1,
-      serviceId,
-      slot: i + 1,
-      nodeId: '',
-      annotations: { name: `${serviceId}.${i + 1}`, labels: {} },
-      serviceAnnotations: { name: serviceId, labels: {} },
-      status: { timestamp: FIXTURE_NOW_MS, state: TaskState.PENDING, message: 'pending task scheduling', err: '', appliedBy: '', appliedAt: 0 },
-      desiredState: TaskState.RUNNING,
-    });
-  }
-  return out;
-}
-
-/** A small fixture cluster as a node table: `nodes` 4-CPU nodes. */
-export function fixtureNodeTable(nodes = 3): NodeTable {
-  const t = new NodeTable();
-  for (let i = 0; i < nodes; i++) t.upsertNode(strategyNode(`n${i}`), []);
-  return t;
-}
-
-/**
- * Runs the strategy on a fixture cluster (3 nodes, 6 one-CPU tasks): every call must succeed (no trap, abort,
- * timeout, memory or invalid decision: the runner records those as failures) and place all six tasks.
- */
-export async function checkStrategy(r: StrategyRunner): Promise<void> {
-  const table = fixtureNodeTable(3);
-  const tasks = fixturePendingTasks('conf', 6);
-  const before = r.status().failures;
-  const out = await r.schedulePass(table, tasks);
-  const st = r.status();
-  if (st.failures !== before) {
-    const f = st.lastFailure;
-    throw new ConformanceError(`fixture "6 tasks on 3 nodes": ${f ? `${f.kind}: ${f.message}` : 'the strategy failed'}`);
-  }
-  if (out.assignments.length !== tasks.length) {
-    throw new ConformanceError(`fixture "6 tasks on 3 nodes": placed ${out.assignments.length} of ${tasks.length} tasks that fit`);
-  }
-}

@@ -70,10 +70,16 @@ export class PluginSlot<T> {
   private previous: PluginVersion<T> | undefined;
   private readonly history: PluginVersion<T>[] = [];
   private failureTimes: number[] = [];
-  private readonly threshold: number;
-  private readonly windowMs: number;
+  private threshold: number;
+  private windowMs: number;
 
   constructor(readonly name: SlotName, private readonly o: RegistryOptions) {
+    this.threshold = o.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD;
+    this.windowMs = o.failureWindowMs ?? DEFAULT_FAILURE_WINDOW_MS;
+  }
+
+  /** Changes the rollback threshold and window (config reload); undefined keeps the defaults. */
+  configure(o: { failureThreshold?: number | undefined; failureWindowMs?: number | undefined }): void {
     this.threshold = o.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD;
     this.windowMs = o.failureWindowMs ?? DEFAULT_FAILURE_WINDOW_MS;
   }
