@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { RealTimers } from '../../../src/host/env/index.js';
 import { NodeTable } from '../../../src/host/scheduler/node-table.js';
-import { PluginHost, fixtureNodeTable, fixturePendingTasks, listPlugins, type PluginInfo } from '../../../src/host/plugins/index.js';
+import { PluginHost, fixtureNodeTable, fixturePendingTasks, listPlugins, type PluginInfo, type StrategyImpl } from '../../../src/host/plugins/index.js';
 import { ROOT, Scratch } from './helpers.js';
 
 const timers = new RealTimers();
@@ -89,21 +89,39 @@ test('a promoted strategy that keeps failing (memory) is rolled back to the prev
 test('a swap during a large scheduling pass: every decision of the pass comes from the version it started with', async () => {
   await withBinpack(async (h, configFile) => {
     const binpack = strategyRows(h)[0]!;
-    // 400 one-task groups on 40 nodes: one worker round trip per group keeps the pass running across the swap.
-    const tasks = Array.from({ length: 400 }, (_, i) => fixturePendingTasks(`svc${i}`, 1, 1e8)).flat();
+    // 200 one-task groups on 40 nodes: one strategy call per group.
+    const tasks = Array.from({ length: 200 }, (_, i) => fixturePendingTasks(`svc${i}`, 1, 1e8)).flat();
     const expected = await h.schedulePass(fixtureNodeTable(40), tasks);
-    assert.equal(expected.assignments.length, 400);
+    assert.equal(expected.assignments.length, 200);
+    // Hold the pass after its 100th group until the swap is done (a gate in front of binpack's runner).
+    const runner = (h.slots.strategy.current!.impl as StrategyImpl).runner!;
+    const place = runner.scheduleGroup.bind(runner);
+    let groups = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let reachedGate!: () => void;
+    const atGate = new Promise<void>((r) => (reachedGate = r));
+    runner.scheduleGroup = async (...args) => {
+      if (++groups === 100) {
+        reachedGate();
+        await gate;
+      }
+      return place(...args);
+    };
 
     p.write(configFile.slice(p.dir.length + 1), `import { defineConfig } from 'swarmhost/config';\nexport default defineConfig({ strategy: {} });\n`);
     let passDone = false;
     const pass = h.schedulePass(fixtureNodeTable(40), tasks).finally(() => (passDone = true));
+    await atGate;
     const r = await h.reload();
     assert.equal(r.slots.find((s) => s.slot === 'strategy')?.outcome, 'activated');
     assert.equal(passDone, false, 'the swap completed while the pass was still running');
     const rowsDuring = strategyRows(h);
     assert.equal(rowsDuring.find((x) => x.version === binpack.version)!.state, 'draining', 'binpack drains while the pass holds it');
     assert.equal(rowsDuring.find((x) => x.version === binpack.version)!.leases, 1);
+    open();
     const out = await pass;
+    assert.equal(groups, 200, 'every group of the pass went to binpack, also after the swap');
     assert.equal(out.strategyVersion, binpack.version);
     assert.deepEqual(out.assignments, expected.assignments, 'identical to a pass run wholly by binpack');
     assert.equal(strategyRows(h).find((x) => x.version === binpack.version)!.state, 'retired', 'drained, kept for rollback');
