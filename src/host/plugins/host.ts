@@ -126,7 +126,7 @@ export class PluginHost {
   private readonly inputs = new Map<SlotName, string[]>();
   private readonly log: (line: string) => void;
 
-  private constructor(readonly o: PluginHostOptions) {
+  private constructor(private readonly o: PluginHostOptions) {
     this.log = o.log ?? (() => {});
     this.isolation = new PluginIsolation(o.timers);
     const mk = (n: SlotName): PluginSlot<unknown> => new PluginSlot<unknown>(n, { clock: o.timers, log: this.log });
@@ -160,6 +160,20 @@ export class PluginHost {
   private applyRollbackConfig(): void {
     const rb = this.loaded?.config.rollback;
     for (const s of Object.values(this.slots)) s.configure({ failureThreshold: rb?.failureThreshold, failureWindowMs: rb?.failureWindowMs });
+  }
+
+  /**
+   * Agent side, once the node knows its id and state dir: fills the executor slot from the config (default: the
+   * built-in process executor) and returns the swappable executor the agent must use. Refusal throws
+   * {@link PluginConfigError}. Idempotent.
+   */
+  async attachAgent(agent: { stateDir: string; nodeId: string }): Promise<SwappableExecutor> {
+    if (this.executor) return this.executor;
+    this.o.agent = agent;
+    const r = await this.loadSlot('executor');
+    if (r.outcome === 'refused' || !this.executor) throw new PluginConfigError(this.loaded?.file ?? '(built-in)', 'executor', r.error ?? 'refused');
+    this.watcher?.setFiles(this.watchedFiles());
+    return this.executor;
   }
 
   /** The config file in use, absolute. */
@@ -411,6 +425,7 @@ export class PluginHost {
     return {
       orchestrators: (['orchestrator.replicated', 'orchestrator.global', 'orchestrator.jobs'] as const).map((slot) => this.orchestratorProxy(slot)),
       restartPolicy: this.restartProxy(),
+      strategy: { schedulePass: (table, tasks, failures) => this.schedulePass(table, tasks, failures) },
     };
   }
 
