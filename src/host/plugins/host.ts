@@ -418,6 +418,12 @@ export class PluginHost {
     this.watcher.setFiles(this.watchedFiles());
   }
 
+  /** Stops watching files (explicit `reload()` still works). */
+  unwatch(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
   // ------------------------------------------------------------------ serving
 
   /** Manager side: the plugins to hand LeaderOrchestration (each call pinned to the version active at its start). */
