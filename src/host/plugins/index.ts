@@ -10,3 +10,4 @@ export * from './host.js';
 export * from './watcher.js';
 export * from './isolation.js';
 export * from './control.js';
+export * from './strategy-try.js';

@@ -59,3 +59,15 @@ test('both examples load through the plugin host and pass conformance; a bad opt
   const bad = p.config(`{ orchestrators: { replicated: { module: ${JSON.stringify(join(ROOT, 'examples/orchestrator-capped/index.ts'))}, options: { maxReplicas: 0 } } } }`, 'bad.config.ts');
   await assert.rejects(PluginHost.start({ configFile: bad, timers }), /orchestrator\.replicated: bad option: option maxReplicas: must be an integer >= 1/);
 });
+
+test('strategy-try runs the binpack example on a fixture cluster: decisions, explanation, evaluation', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { tryStrategy } = await import('../../../src/host/plugins/index.js');
+  const r = await tryStrategy(new Uint8Array(readFileSync(join(ROOT, 'build/strategy-binpack.wasm'))), { nodes: 2, tasks: 9, nanoCpus: 1e9, timers });
+  assert.equal(r.assignments.length, 8);
+  assert.equal(new Set(r.assignments.slice(0, 4).map((a) => a.nodeId)).size, 1, 'binpack fills one node first');
+  assert.deepEqual(r.unplaceable, [{ taskId: 'svc-t8', err: 'no suitable node (insufficient resources on 2 nodes)' }]);
+  assert.equal(r.evaluation.length, 2);
+  assert.ok(r.evaluation.every((e) => e.feasible));
+  assert.deepEqual(r.failures, []);
+});
