@@ -19,6 +19,7 @@ import type { SchedulePassResult } from '../scheduler/reference.js';
 import type { RecentFailures } from '../scheduler/failures.js';
 import { StrategyRunner, type StrategyOptions } from '../scheduler/strategy.js';
 import type { OrchestratorPlugin, RestartPolicyPlugin } from '../../plugins/contracts.js';
+import type { ServiceKind } from '../../plugins/orchestrators/slots.js';
 import { globalOrchestrator, jobsOrchestrator, replicatedOrchestrator } from '../../plugins/orchestrators/index.js';
 import { defaultRestartPolicy } from '../../plugins/restart/index.js';
 import type { RestartDecision, RestartDecisionInput } from '../../plugins/restart/default.js';
@@ -28,6 +29,7 @@ import { DEFAULT_PLUGIN_CALL_TIMEOUT_MS, DEFAULT_WATCH_DEBOUNCE_MS, PluginConfig
 import { checkDecision, checkOrchestrator, checkPlan, checkRestartPolicy } from './conformance.js';
 import { checkStrategy } from './conformance-strategy.js';
 import { SwappableExecutor } from './executor-swap.js';
+import { SyncPluginWorker } from './sync-worker.js';
 import { PluginIsolation } from './isolation.js';
 import { PluginSlot, SLOT_NAMES, type PluginVersion, type SlotName } from './registry.js';
 import { PluginWatcher } from './watcher.js';
@@ -246,6 +248,22 @@ export class PluginHost {
       if (kind === 'executor') return refuse('untrusted: executors run on the agent and cannot be isolated; mark the executor trusted');
       const r = await this.isolation.check(bundle, kind, slot, options, timeoutMs);
       if (!r.ok) return refuse(`isolated ${r.stage}: ${r.message}`);
+      // Untrusted code never runs on the host thread: every call goes to its own worker, bounded by callTimeoutMs.
+      const sw = new SyncPluginWorker({ bundle, slot, options, callTimeoutMs: timeoutMs });
+      try {
+        await sw.start(this.o.timers as never);
+      } catch (e) {
+        return refuse(`isolated start: ${(e as Error).message}`);
+      }
+      const ident = { name: r.name || v.name, version: r.version || hash.slice(0, 12) };
+      v.name = ident.name;
+      v.impl =
+        kind === 'orchestrator'
+          ? ({ ...ident, kinds: r.kinds as ServiceKind[], reconcile: (i, c) => sw.reconcile(i, c) } satisfies OrchestratorPlugin)
+          : ({ ...ident, decide: (i) => sw.decide(i) } satisfies RestartPolicyPlugin);
+      v.dispose = () => sw.close();
+      s.promote(v);
+      return { slot, outcome: 'activated', version: hash.slice(0, 12) };
     }
     try {
       pm.validateOptions?.(options);

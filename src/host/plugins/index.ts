@@ -11,3 +11,4 @@ export * from './watcher.js';
 export * from './isolation.js';
 export * from './control.js';
 export * from './strategy-try.js';
+export * from './sync-worker.js';

@@ -15,7 +15,7 @@ const CONFORMANCE = fileURLToPath(new URL('./conformance.ts', import.meta.url));
 export const ISOLATION_MAX_THREADS = 2;
 
 /** Outcome of an isolated check. */
-export type IsolatedResult = { ok: true; name: string } | { ok: false; stage: string; message: string };
+export type IsolatedResult = { ok: true; name: string; version: string; kinds: string[] } | { ok: false; stage: string; message: string };
 
 /** A small tinypool of isolation workers. */
 export class PluginIsolation {

@@ -16,7 +16,7 @@ export default async function check(t) {
     if (t.kind === 'restartPolicy') conf.checkRestartPolicy(impl);
     else if (t.kind === 'orchestrator') conf.checkOrchestrator(impl, t.slot.slice('orchestrator.'.length));
     if (typeof pm.dispose === 'function') await pm.dispose(impl);
-    return { ok: true, name: impl && typeof impl.name === 'string' ? impl.name : '' };
+    return { ok: true, name: impl && typeof impl.name === 'string' ? impl.name : '', version: impl && typeof impl.version === 'string' ? impl.version : '', kinds: impl && Array.isArray(impl.kinds) ? impl.kinds : [] };
   } catch (e) {
     return { ok: false, stage, message: String(e && e.message ? e.message : e) };
   }
