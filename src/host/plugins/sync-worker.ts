@@ -13,6 +13,7 @@ import type { OrchestratorInput, ReconcileCapabilities } from '../../plugins/con
 import type { Plan } from '../../plugins/orchestrators/plan.js';
 import type { RestartDecision, RestartDecisionInput } from '../../plugins/restart/default.js';
 import type { Bundle } from './bundle.js';
+import { ISOLATION_STARTUP_ALLOWANCE_MS } from './isolation.js';
 
 const WORKER_URL = new URL('./sync-worker.mjs', import.meta.url);
 
@@ -47,11 +48,12 @@ export class SyncPluginWorker {
     return this.worker;
   }
 
-  /** Starts the worker and waits (≤ `callTimeoutMs`) until the plugin's `init` finished there. */
+  /** Starts the worker and waits (≤ `callTimeoutMs` + the start-up allowance) until the plugin's `init` finished there. */
   async start(timers: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: never): void }): Promise<void> {
     const w = this.ensure();
     const r = await new Promise<{ ready: boolean; message?: string }>((resolve) => {
-      const h = timers.setTimeout(() => resolve({ ready: false, message: `did not start within ${this.o.callTimeoutMs} ms` }), this.o.callTimeoutMs);
+      const limit = this.o.callTimeoutMs + ISOLATION_STARTUP_ALLOWANCE_MS;
+      const h = timers.setTimeout(() => resolve({ ready: false, message: `did not start within ${limit} ms` }), limit);
       w.once('message', (m: { ready: boolean; message?: string }) => {
         timers.clearTimeout(h as never);
         resolve(m);
@@ -77,6 +79,8 @@ export class SyncPluginWorker {
       if (left <= 0) {
         this.worker = undefined;
         void w.terminate();
+        // Start the replacement now, so that it has loaded the plugin by the next call.
+        this.ensure();
         throw new IsolatedCallError(`${String(msg.op)} did not return within ${this.o.callTimeoutMs} ms (worker terminated)`);
       }
       Atomics.wait(this.ctl, 0, cur, left);

@@ -83,7 +83,7 @@ test('a policy that restarts a task whose condition is none fails conformance', 
 test('an untrusted plugin whose init never returns is stopped in its worker and refused', async () => {
   const p = project();
   p.write('hang.ts', `import { definePlugin } from 'swarmhost/config';\nexport default definePlugin({ kind: 'restartPolicy', init() { for (;;) {} } });\n`);
-  await refused(p.config(`{ restartPolicy: { module: './hang.ts', untrusted: true, callTimeoutMs: 300 } }`), 'restartPolicy', /isolated timeout: did not finish within 300 ms/);
+  await refused(p.config(`{ restartPolicy: { module: './hang.ts', untrusted: true, callTimeoutMs: 300 } }`), 'restartPolicy', /isolated timeout: did not finish within 300 ms \(\+1500 ms start-up allowance; worker terminated\)/);
 });
 
 test('an untrusted plugin that passes its isolated check serves', async () => {
