@@ -2,11 +2,14 @@
  * Loading `plugins.config.ts`: bundled with esbuild, imported, and validated field by field. Every refusal is a
  * {@link PluginConfigError} naming the file, the slot and the problem.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '../api/errors.js';
 import type { SlotConfig, StrategySlotConfig, SwarmhostConfig } from '../../plugins/config.js';
-import { BundleError, bundleModule, configDir, importBundle } from './bundle.js';
+import { BUNDLE_DIR, BundleError, CONFIG_MODULE_PATH, bundleModule, configDir, importBundle } from './bundle.js';
 
 /** A config (or a module it names) was refused. `slot` is `config` for file-level problems. */
 export class PluginConfigError extends InvalidArgumentError {
@@ -119,4 +122,52 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
   }
   const config = validateConfig(abs, mod.default ?? mod.config);
   return { file: abs, config, hash: b.hash, inputs: b.inputs };
+}
+
+/** Bound on one type-check of a config file, ms. */
+export const CONFIG_TYPECHECK_TIMEOUT_MS = 60_000;
+/** Type errors quoted in a refusal, at most. */
+export const MAX_QUOTED_TYPE_ERRORS = 5;
+
+const PROJECT_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+/**
+ * Type-checks a config file with the project's TypeScript (`swarmhost/config` mapped to src/plugins/config.ts),
+ * refusing it with the first type errors. Returns false (and checks nothing) when TypeScript is not installed
+ * (a production install without dev dependencies): bundling still catches syntax errors and missing modules.
+ */
+export async function typeCheckConfig(file: string): Promise<boolean> {
+  const abs = resolve(file);
+  const tsc = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsc');
+  if (!existsSync(tsc)) return false;
+  mkdirSync(BUNDLE_DIR, { recursive: true });
+  const project = join(BUNDLE_DIR, `tsconfig-${createHash('sha256').update(abs).digest('hex').slice(0, 16)}.json`);
+  writeFileSync(
+    project,
+    JSON.stringify({
+      compilerOptions: {
+        target: 'es2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        allowImportingTsExtensions: true,
+        types: ['node'],
+        typeRoots: [join(PROJECT_ROOT, 'node_modules', '@types')],
+        paths: { 'swarmhost/config': [CONFIG_MODULE_PATH] },
+      },
+      files: [abs],
+    }),
+  );
+  const out = await new Promise<{ code: number; text: string }>((done) => {
+    execFile(tsc, ['-p', project, '--pretty', 'false'], { timeout: CONFIG_TYPECHECK_TIMEOUT_MS, cwd: PROJECT_ROOT }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      done({ code, text: `${stdout}${stderr}` });
+    });
+  });
+  if (out.code === 0) return true;
+  const errors = out.text.split('\n').filter((l) => / error TS\d+:/.test(l));
+  const quoted = (errors.length > 0 ? errors : [out.text.trim() || `tsc exited with ${out.code}`]).slice(0, MAX_QUOTED_TYPE_ERRORS);
+  throw new PluginConfigError(abs, 'config', `does not type-check: ${quoted.join('; ')}`);
 }

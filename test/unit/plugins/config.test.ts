@@ -53,6 +53,13 @@ test('a config with a syntax error is refused at start, naming the file and esbu
   await refused(file, 'config', /does not bundle: .*plugins\.config\.ts:2:\d+: Expected/);
 });
 
+test('a config that does not type-check is refused at start with the type error', async () => {
+  const p = project();
+  // Bundles and validates fine (esbuild strips types); only the type-checker sees the mistake.
+  const file = p.write('plugins.config.ts', `import { defineConfig } from 'swarmhost/config';\nconst debounce: number = '200';\nexport default defineConfig({ watchDebounceMs: Number(debounce) });\n`);
+  await refused(file, 'config', /does not type-check: .*plugins\.config\.ts\(2,7\): error TS2322: Type 'string' is not assignable to type 'number'/);
+});
+
 test('a config naming a missing module is refused, naming the slot and the path', async () => {
   const p = project();
   const file = p.config(`{ orchestrators: { global: { module: './nope/global.ts' } } }`);
