@@ -6,7 +6,7 @@
  */
 import { build, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -18,6 +18,16 @@ export const CONFIG_MODULE_PATH = fileURLToPath(new URL('../../plugins/config.ts
 
 /** Directory bundles are written to before import (one file per content hash, never rewritten). */
 export const BUNDLE_DIR = join(tmpdir(), `swarmhost-plugins-${process.pid}`);
+
+let cleanupArmed = false;
+
+/** Creates {@link BUNDLE_DIR}; it is removed when the process exits (imported modules stay loaded). */
+export function ensureBundleDir(): void {
+  mkdirSync(BUNDLE_DIR, { recursive: true });
+  if (cleanupArmed) return;
+  cleanupArmed = true;
+  process.once('exit', () => rmSync(BUNDLE_DIR, { recursive: true, force: true }));
+}
 
 /** Upper bound on the files of one bundle that are watched for changes. */
 export const MAX_WATCHED_INPUTS = 256;
@@ -85,7 +95,7 @@ export async function bundleModule(entry: string): Promise<Bundle> {
   }
   const text = res.outputFiles[0]!.text;
   const hash = createHash('sha256').update(text).digest('hex');
-  mkdirSync(BUNDLE_DIR, { recursive: true });
+  ensureBundleDir();
   const file = join(BUNDLE_DIR, `${hash}.mjs`);
   if (!existsSync(file)) writeFileSync(file, text);
   const cwd = process.cwd();

@@ -3,13 +3,13 @@
  * {@link PluginConfigError} naming the file, the slot and the problem.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '../api/errors.js';
 import type { SlotConfig, StrategySlotConfig, SwarmhostConfig } from '../../plugins/config.js';
-import { BUNDLE_DIR, BundleError, CONFIG_MODULE_PATH, bundleModule, configDir, importBundle } from './bundle.js';
+import { BUNDLE_DIR, BundleError, CONFIG_MODULE_PATH, bundleModule, configDir, ensureBundleDir, importBundle } from './bundle.js';
 
 /** A config (or a module it names) was refused. `slot` is `config` for file-level problems. */
 export class PluginConfigError extends InvalidArgumentError {
@@ -140,7 +140,7 @@ export async function typeCheckConfig(file: string): Promise<boolean> {
   const abs = resolve(file);
   const tsc = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsc');
   if (!existsSync(tsc)) return false;
-  mkdirSync(BUNDLE_DIR, { recursive: true });
+  ensureBundleDir();
   const project = join(BUNDLE_DIR, `tsconfig-${createHash('sha256').update(abs).digest('hex').slice(0, 16)}.json`);
   writeFileSync(
     project,
