@@ -2,6 +2,7 @@ import { ControlApi } from '../controlapi/index.js';
 import { Dispatcher, DispatcherProxy } from '../dispatcher/index.js';
 import { Agent, TransportDispatcherClient, type Executor } from '../agent/index.js';
 import { LeaderOrchestration } from '../orchestration/index.js';
+import type { PluginHost } from '../plugins/index.js';
 import { createExecutor, pickDefaultExecutor } from '../../plugins/executors/index.js';
 import type { CallContext, DispatcherHandlers, TransportClient } from '../transport/index.js';
 import { msgFirst, type Logger } from './logger.js';
@@ -22,6 +23,11 @@ export interface NodeServicesOptions {
   logger: Logger;
   /** Run an agent on this node (default true). */
   agent?: boolean;
+  /**
+   * The plugin host (`swarmhost --config`): when given, the leader orchestration uses its orchestrators, restart
+   * policy and strategy, and the agent its hot-swappable executor (then `executor` is ignored).
+   */
+  plugins?: PluginHost;
 }
 
 /**
@@ -65,6 +71,7 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
               rng: m.rng,
               clock: m.clock,
               logger: msgFirst(o.logger.child({ component: 'orchestration' })),
+              ...(o.plugins ? { plugins: o.plugins.orchestrationPlugins() } : {}),
             });
             orch.start();
           },
@@ -113,7 +120,11 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
       onStarted: async (node: SwarmNode) => {
         if (o.agent === false) return;
         const env = { stateDir: node.o.stateDir, nodeId: node.nodeId, timers: node.timers };
-        executor = o.executor !== undefined ? createExecutor(o.executor, env) : await pickDefaultExecutor(env);
+        executor = o.plugins
+          ? await o.plugins.attachAgent({ stateDir: env.stateDir, nodeId: env.nodeId })
+          : o.executor !== undefined
+            ? createExecutor(o.executor, env)
+            : await pickDefaultExecutor(env);
         const managers = node.manager ? [node.advertiseAddr] : node.state.managers.map((x) => x.addr).filter((a) => a !== '');
         const connect = (addr: string): TransportDispatcherClient => new TransportDispatcherClient(addr, { tls: node.clientTls(), timers: node.timers });
         agent = new Agent({

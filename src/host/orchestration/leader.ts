@@ -38,7 +38,7 @@ import {
 import { RestartSupervisor, defaultRestartPolicy, type WorldView } from '../../plugins/restart/index.js';
 import type { RestartPolicyPlugin } from '../../plugins/contracts.js';
 import { applyPlanInTx, checkBasis, isOutOfSequence, planChunks, type PlanBasis } from './apply-plan.js';
-import { SchedulerHost } from './scheduler-host.js';
+import { SchedulerHost, type PassStrategy } from './scheduler-host.js';
 
 /** Status message the allocator step writes (SwarmKit's). */
 export const PENDING_MESSAGE = 'pending task scheduling';
@@ -61,6 +61,8 @@ export interface OrchestrationPlugins {
   /** Orchestrators by the service kinds they own; the first that lists a kind wins. */
   orchestrators?: readonly OrchestratorPlugin[];
   restartPolicy?: RestartPolicyPlugin;
+  /** Scheduling strategy running whole passes (the plugin host's); default the built-in pipeline. */
+  strategy?: PassStrategy;
 }
 
 /** Construction options. Durations in ms. */
@@ -159,6 +161,7 @@ export class LeaderOrchestration {
     };
     if (opts.schedulerDebounceMs !== undefined) sched.debounceMs = opts.schedulerDebounceMs;
     if (opts.schedulerMaxLatencyMs !== undefined) sched.maxLatencyMs = opts.schedulerMaxLatencyMs;
+    if (opts.plugins?.strategy) sched.strategy = opts.plugins.strategy;
     this.scheduler = new SchedulerHost(sched);
   }
 

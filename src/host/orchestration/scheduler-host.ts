@@ -8,7 +8,7 @@
 import { FailedPreconditionError, TaskState, type Node, type Task } from '../api/index.js';
 import type { Clock, TimerHandle, Timers } from '../env/index.js';
 import type { Store } from '../store/index.js';
-import { NodeTable, isTracked, type FailureTracker } from '../scheduler/index.js';
+import { NodeTable, isTracked, type FailureTracker, type RecentFailures, type SchedulePassResult } from '../scheduler/index.js';
 
 /** SwarmKit's scheduler debounce: a pass runs this long after the last change, ms. */
 export const SCHEDULER_DEBOUNCE_MS = 50;
@@ -31,6 +31,16 @@ export interface SchedulerHostOptions {
   onError: (what: string, e: unknown) => void;
   debounceMs?: number;
   maxLatencyMs?: number;
+  /**
+   * Optional pluggable strategy (the plugin host): runs one whole pass, pinned to one strategy version, and
+   * falls back to the built-in pipeline itself. Default: the built-in pipeline (`NodeTable.schedulePass`).
+   */
+  strategy?: PassStrategy;
+}
+
+/** A scheduling strategy that runs one pass over the node table (see {@link SchedulerHostOptions.strategy}). */
+export interface PassStrategy {
+  schedulePass(table: NodeTable, tasks: readonly Task[], failures?: RecentFailures): Promise<SchedulePassResult>;
 }
 
 /** Scheduler counters, for tests and benchmarks. */
@@ -200,7 +210,7 @@ export class SchedulerHost {
     });
     if (tasks.length === 0 && stale.length === 0) return;
     this.stats.passes++;
-    const result = this.table.schedulePass(tasks, this.o.failures);
+    const result = this.o.strategy ? await this.o.strategy.schedulePass(this.table, tasks, this.o.failures) : this.table.schedulePass(tasks, this.o.failures);
     const preassigned = new Set<string>();
     for (const t of tasks) if (t.nodeId !== '') preassigned.add(t.id);
     const seen = new Map<string, number>();

@@ -1,0 +1,12 @@
+/** The built-in replicated orchestrator as a plugin module (named by plugins.config.ts; loaded through the registry). */
+import { definePlugin } from '../config.js';
+import { replicatedOrchestrator } from './index.js';
+
+/** Plugin module of the built-in replicated orchestrator. No options. */
+export default definePlugin({
+  kind: 'orchestrator',
+  validateOptions(options) {
+    for (const k of Object.keys(options)) throw new Error(`option ${k}: the built-in replicated orchestrator takes no options`);
+  },
+  init: () => replicatedOrchestrator,
+});
