@@ -1,6 +1,8 @@
 // The swarmhost command: one swarm node (manager or worker), with SwarmKit's swarmd flags.
 import { hostname as osHostname } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { PluginHost } from '../plugins/index.js';
+import { RealTimers } from '../env/index.js';
 import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
 import { createLogger } from '../node/logger.js';
 import { SwarmNode } from '../node/swarm-node.js';
@@ -9,6 +11,9 @@ import { nodeServices } from '../node/services.js';
 import { SCHEDULER_WASM_URL } from '../scheduler/index.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+
+/** The checkout this command runs from (plugins.config.ts lives there). */
+const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 function positiveInt(flag: string) {
   return (v: string): number => {
@@ -29,7 +34,7 @@ const program = new Command()
   .option('--listen-control-api <path>', 'unix socket of the control API (managers)', '/var/run/swarmhost.sock')
   .option('--join-addr <addr>', 'host:port of a manager to join (none and no state = create a new swarm)')
   .option('--join-token <token>', 'join token (SWMTKN-1-...)')
-  .option('--config <file>', 'plugins configuration (plugins.config.ts)')
+  .option('--config <file>', 'plugins configuration (default: plugins.config.ts at the project root)')
   .option('--executor <name>', 'executor for this node: docker | process | sim (default: docker when an engine answers, else process)')
   .option('--tick-ms <ms>', 'raft tick length in ms', positiveInt('--tick-ms'), DEFAULT_RAFT_TIMING.tickMs)
   .option('--election-tick <n>', 'ticks without a leader before an election', positiveInt('--election-tick'), DEFAULT_RAFT_TIMING.electionTick)
@@ -68,7 +73,25 @@ if (!existsSync(fileURLToPath(SCHEDULER_WASM_URL))) {
 }
 
 const logger = createLogger({ level: o.logLevel, bindings: { hostname: o.hostname } });
-const services = nodeServices({ hostname: o.hostname, executor: o.executor, logger });
+
+// The plugin host: orchestrators, restart policy, strategy and executor as declared in the config, watched
+// for changes (hot swap). An explicit --config is also type-checked at start.
+const configFile = resolve(o.config ?? join(PROJECT_ROOT, 'plugins.config.ts'));
+let plugins: PluginHost;
+try {
+  plugins = await PluginHost.start({
+    configFile,
+    timers: new RealTimers(),
+    log: (line) => logger.info({ component: 'plugins' }, line),
+    typeCheckConfig: o.config !== undefined,
+  });
+  plugins.watch();
+} catch (e) {
+  console.error(`Error: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(2);
+}
+
+const services = nodeServices({ hostname: o.hostname, executor: o.executor, logger, plugins });
 const node = new SwarmNode(
   {
     stateDir: resolve(o.stateDir),
@@ -96,6 +119,7 @@ async function shutdown(signal: string): Promise<void> {
   }, 10_000);
   hard.unref();
   await node.stop().catch((e) => logger.error({ err: String(e) }, 'error during shutdown'));
+  await plugins.close().catch(() => undefined);
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -2,7 +2,7 @@ import { ControlApi } from '../controlapi/index.js';
 import { Dispatcher, DispatcherProxy } from '../dispatcher/index.js';
 import { Agent, TransportDispatcherClient, type Executor } from '../agent/index.js';
 import { LeaderOrchestration } from '../orchestration/index.js';
-import type { PluginHost } from '../plugins/index.js';
+import { pluginControlHandlers, type PluginHost } from '../plugins/index.js';
 import { createExecutor, pickDefaultExecutor } from '../../plugins/executors/index.js';
 import type { CallContext, DispatcherHandlers, TransportClient } from '../transport/index.js';
 import { msgFirst, type Logger } from './logger.js';
@@ -54,11 +54,17 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
     }
     return api;
   };
+  // swarmctl plugin ls|inspect|reload: the plugins of the manager that runs the call (the leader).
+  const pluginMethods = o.plugins ? pluginControlHandlers(o.plugins) : undefined;
   let dispatcher: Dispatcher | undefined;
   let agent: Agent | undefined;
   let executor: Executor | undefined;
   return {
-    control: (method, request, ctx) => apiFor(ctx.manager).call(method, request),
+    control: (method, request, ctx) => {
+      const p = pluginMethods?.[method as keyof typeof pluginMethods];
+      if (p !== undefined) return Promise.resolve((p as (r: unknown) => unknown)(request ?? {}));
+      return apiFor(ctx.manager).call(method, request);
+    },
     hooks: {
       onManager: (m, node) => {
         let orch: LeaderOrchestration | undefined;
@@ -120,11 +126,13 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
       onStarted: async (node: SwarmNode) => {
         if (o.agent === false) return;
         const env = { stateDir: node.o.stateDir, nodeId: node.nodeId, timers: node.timers };
-        executor = o.plugins
-          ? await o.plugins.attachAgent({ stateDir: env.stateDir, nodeId: env.nodeId })
-          : o.executor !== undefined
+        // --executor overrides the executor named in the plugin config, for this node.
+        executor =
+          o.executor !== undefined
             ? createExecutor(o.executor, env)
-            : await pickDefaultExecutor(env);
+            : o.plugins
+              ? await o.plugins.attachAgent({ stateDir: env.stateDir, nodeId: env.nodeId })
+              : await pickDefaultExecutor(env);
         const managers = node.manager ? [node.advertiseAddr] : node.state.managers.map((x) => x.addr).filter((a) => a !== '');
         const connect = (addr: string): TransportDispatcherClient => new TransportDispatcherClient(addr, { tls: node.clientTls(), timers: node.timers });
         agent = new Agent({
