@@ -4,7 +4,8 @@
 import { defineConfig } from 'swarmhost/config';
 
 export default defineConfig({
-  executor: { module: './src/plugins/executors/plugin.ts', options: { name: 'process' } },
+  // auto: docker when a Docker engine answers, else process (swarmhost --executor overrides it per node).
+  executor: { module: './src/plugins/executors/plugin.ts', options: { name: 'auto' } },
   orchestrators: {
     replicated: { module: './src/plugins/orchestrators/plugin-replicated.ts' },
     global: { module: './src/plugins/orchestrators/plugin-global.ts' },
