@@ -271,7 +271,18 @@ export class SwarmNode {
     const { keyPem, csrPem } = generateKeyAndCsr();
     const ca = new TransportClient(addr, { tls: { kind: 'verify', rootCaPem: Buffer.from(rootPem) } });
     try {
-      const { nodeId } = await ca.issueNodeCertificate({ csr: Buffer.from(csrPem), token, availability: 'active' });
+      // A manager answers Unavailable while no leader is known (an election, a membership change): retry
+      // with backoff until the join deadline rather than failing the join.
+      let nodeId = '';
+      for (let wait = 200; nodeId === ''; wait = Math.min(wait * 2, 2_000)) {
+        try {
+          nodeId = (await ca.issueNodeCertificate({ csr: Buffer.from(csrPem), token, availability: 'active' })).nodeId;
+        } catch (e) {
+          if (!(e instanceof UnavailableError) || this.timers.now() + wait > deadline) throw e;
+          this.log.info({ err: e.message, retryInMs: wait }, 'join: the cluster is not ready, retrying');
+          await new Promise((r) => this.timers.setTimeout(() => r(undefined), wait));
+        }
+      }
       let certPem = '';
       for (let wait = 200; certPem === ''; wait = Math.min(wait * 2, 2_000)) {
         const st = await ca.nodeCertificateStatus({ nodeId });
