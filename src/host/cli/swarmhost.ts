@@ -3,7 +3,7 @@ import { hostname as osHostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
 import { createLogger } from '../node/logger.js';
-import { defaultLogFormat, type LogFormat } from '../node/log-format.js';
+import { NODE_ID_LOG_FIELD, defaultLogFormat, type LogFormat } from '../node/log-format.js';
 import { NodeMetrics, serveMetrics, type MetricsServer } from '../node/metrics.js';
 import { SwarmNode } from '../node/swarm-node.js';
 import { DEFAULT_RAFT_TIMING } from '../node/manager.js';
@@ -81,7 +81,8 @@ if (!existsSync(fileURLToPath(SCHEDULER_WASM_URL))) {
   process.exit(2);
 }
 
-// The node id is known once the node has loaded or created its identity: from then on every line carries it.
+// The node id is known once the node has loaded or created its identity: from then on every line carries it
+// as "node.id" (SwarmKit's field name; "nodeId" stays free for the node a line is about).
 let nodeRef: SwarmNode | undefined;
 const logger = createLogger({
   level: o.logLevel,
@@ -90,7 +91,7 @@ const logger = createLogger({
   bindings: { hostname: o.hostname },
   dynamic: () => {
     const id = (nodeRef?.identity as { nodeId?: string } | undefined)?.nodeId;
-    return id ? { nodeId: id } : {};
+    return id ? { [NODE_ID_LOG_FIELD]: id } : {};
   },
 });
 const metrics = o.listenMetrics !== undefined ? new NodeMetrics() : undefined;

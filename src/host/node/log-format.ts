@@ -7,8 +7,11 @@
 /** pino's numeric levels → the names printed in text mode (padded to 5 characters). */
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
 
+/** The field naming the node that writes a line (SwarmKit's name; `nodeId` is left for the node a line is about). */
+export const NODE_ID_LOG_FIELD = 'node.id';
+
 /** Fields the text prefix already shows (or that only add noise on a terminal). */
-const PREFIX_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'nodeId', 'component']);
+const PREFIX_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname', NODE_ID_LOG_FIELD, 'component']);
 
 /** Length of a node id shown in the text prefix, characters (ids are 25 characters; 12 is unique in practice). */
 export const TEXT_NODE_ID_CHARS = 12;
@@ -56,7 +59,8 @@ export function formatLogLine(jsonLine: string, opts: { color?: boolean } = {}):
     level = `\x1b[${c}m${level}\x1b[0m`;
   }
   const tags: string[] = [];
-  if (typeof rec.nodeId === 'string' && rec.nodeId !== '') tags.push(rec.nodeId.slice(0, TEXT_NODE_ID_CHARS));
+  const self = rec[NODE_ID_LOG_FIELD];
+  if (typeof self === 'string' && self !== '') tags.push(self.slice(0, TEXT_NODE_ID_CHARS));
   else if (typeof rec.hostname === 'string') tags.push(rec.hostname);
   if (typeof rec.component === 'string') tags.push(rec.component);
   const fields = Object.entries(rec)

@@ -48,7 +48,7 @@ export class NodeMetrics {
   constructor(opts: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
     const r = this.registry;
     if (opts.labels) r.setDefaultLabels(opts.labels);
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: r, prefix: `${METRIC_PREFIX}process_` });
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: r, prefix: METRIC_PREFIX });
     const self = this;
     const mgr = (): Manager | undefined => self.sources.manager?.();
 
