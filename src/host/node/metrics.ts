@@ -44,11 +44,60 @@ export class NodeMetrics {
   private readonly decisions: Counter<'result'>;
   private readonly pluginInfo: Gauge<'kind' | 'name' | 'version'>;
   private readonly pluginFailures: Counter<'kind' | 'name'>;
+  private managerMetrics = false;
 
   constructor(opts: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
     const r = this.registry;
     if (opts.labels) r.setDefaultLabels(opts.labels);
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: r, prefix: METRIC_PREFIX });
+    this.passSeconds = new Histogram({
+      name: `${METRIC_PREFIX}scheduler_pass_duration_seconds`,
+      help: 'Wall-clock time of one scheduling pass (placement and its batched commit), on the leader',
+      buckets: SCHEDULER_PASS_BUCKETS_SECONDS,
+      registers: [r],
+    });
+    this.decisions = new Counter({
+      name: `${METRIC_PREFIX}scheduler_decisions_total`,
+      help: 'Scheduler decisions on the leader: assigned (committed), unplaceable, commit_failed (re-queued)',
+      labelNames: ['result'],
+      registers: [r],
+    });
+    for (const result of ['assigned', 'unplaceable', 'commit_failed']) this.decisions.inc({ result }, 0);
+    this.sessionsOpened = new Counter({
+      name: `${METRIC_PREFIX}dispatcher_session_requests_total`,
+      help: 'Session calls received by this manager (served or proxied to the leader)',
+      registers: [r],
+    });
+    this.heartbeats = new Counter({
+      name: `${METRIC_PREFIX}dispatcher_heartbeats_total`,
+      help: 'Heartbeat calls received by this manager (served or proxied to the leader)',
+      registers: [r],
+    });
+    this.pluginInfo = new Gauge({
+      name: `${METRIC_PREFIX}plugin_info`,
+      help: 'Active plugin versions on this node (value 1)',
+      labelNames: ['kind', 'name', 'version'],
+      registers: [r],
+    });
+    this.pluginFailures = new Counter({
+      name: `${METRIC_PREFIX}plugin_failures_total`,
+      help: 'Failed plugin calls on this node (e.g. an executor controller call that rejected)',
+      labelNames: ['kind', 'name'],
+      registers: [r],
+    });
+  }
+
+  /** Where scrape-time gauges read from (set once the manager / dispatcher exist). */
+  setSources(s: MetricsSources): void {
+    this.sources = { ...this.sources, ...s };
+    if (s.manager !== undefined) this.addManagerMetrics();
+  }
+
+  /** Registers the manager-only metrics (once): a worker exposes no Raft or store figures at all. */
+  private addManagerMetrics(): void {
+    if (this.managerMetrics) return;
+    this.managerMetrics = true;
+    const r = this.registry;
     const self = this;
     const mgr = (): Manager | undefined => self.sources.manager?.();
 
@@ -143,56 +192,16 @@ export class NodeMetrics {
         for (const [state, n] of by) this.set({ state }, n);
       },
     });
-    this.passSeconds = new Histogram({
-      name: `${METRIC_PREFIX}scheduler_pass_duration_seconds`,
-      help: 'Wall-clock time of one scheduling pass (placement and its batched commit), on the leader',
-      buckets: SCHEDULER_PASS_BUCKETS_SECONDS,
-      registers: [r],
-    });
-    this.decisions = new Counter({
-      name: `${METRIC_PREFIX}scheduler_decisions_total`,
-      help: 'Scheduler decisions on the leader: assigned (committed), unplaceable, commit_failed (re-queued)',
-      labelNames: ['result'],
-      registers: [r],
-    });
-    for (const result of ['assigned', 'unplaceable', 'commit_failed']) this.decisions.inc({ result }, 0);
     new Gauge({
       name: `${METRIC_PREFIX}dispatcher_sessions`,
-      help: 'Agent sessions open on this dispatcher (the leader); absent on other nodes',
+      help: 'Agent sessions open on this manager\'s dispatcher (0 unless it leads)',
       registers: [r],
       collect() {
-        const n = self.sources.dispatcherSessions?.();
-        if (n !== undefined) this.set(n);
+        this.set(self.sources.dispatcherSessions?.() ?? 0);
       },
-    });
-    this.sessionsOpened = new Counter({
-      name: `${METRIC_PREFIX}dispatcher_session_requests_total`,
-      help: 'Session calls received by this manager (served or proxied to the leader)',
-      registers: [r],
-    });
-    this.heartbeats = new Counter({
-      name: `${METRIC_PREFIX}dispatcher_heartbeats_total`,
-      help: 'Heartbeat calls received by this manager (served or proxied to the leader)',
-      registers: [r],
-    });
-    this.pluginInfo = new Gauge({
-      name: `${METRIC_PREFIX}plugin_info`,
-      help: 'Active plugin versions on this node (value 1)',
-      labelNames: ['kind', 'name', 'version'],
-      registers: [r],
-    });
-    this.pluginFailures = new Counter({
-      name: `${METRIC_PREFIX}plugin_failures_total`,
-      help: 'Failed plugin calls on this node (e.g. an executor controller call that rejected)',
-      labelNames: ['kind', 'name'],
-      registers: [r],
     });
   }
 
-  /** Where scrape-time gauges read from (set once the manager / dispatcher exist). */
-  setSources(s: MetricsSources): void {
-    this.sources = { ...this.sources, ...s };
-  }
 
   /** One heartbeat call received. */
   recordHeartbeat(): void {
