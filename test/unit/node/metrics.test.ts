@@ -85,7 +85,7 @@ test('serves GET /metrics over HTTP and 404 elsewhere', async () => {
     const ok = await fetch(`http://${srv.addr}/metrics`, { signal: AbortSignal.timeout(5_000) });
     assert.equal(ok.status, 200);
     const body = await ok.text();
-    assert.match(body, /# HELP swarmhost_raft_term /);
+    assert.match(body, /# HELP swarmhost_scheduler_decisions_total /);
     assert.match(body, /^swarmhost_process_cpu_user_seconds_total /m);
     const nf = await fetch(`http://${srv.addr}/`, { signal: AbortSignal.timeout(5_000) });
     assert.equal(nf.status, 404);
