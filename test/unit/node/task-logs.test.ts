@@ -1,9 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Controller, Executor, LogLine } from '../../../src/host/agent/index.js';
-import { TaskState, type Task } from '../../../src/host/api/objects.js';
+import { NodeRole, TaskState, type Task } from '../../../src/host/api/objects.js';
+import { bootstrapClusterCA, generateKeyAndCsr } from '../../../src/host/ca/index.js';
+import { RealTimers, cryptoRng } from '../../../src/host/env/index.js';
+import { silentLogger } from '../../../src/host/node/logger.js';
 import { instrumentExecutor } from '../../../src/host/node/executor-hooks.js';
-import { readTaskLogs } from '../../../src/host/node/task-logs.js';
+import { TaskLogServer, fetchNodeLogs, readTaskLogs } from '../../../src/host/node/task-logs.js';
 import { taskObject } from '../controlapi/fixtures.js';
 
 /** An executor whose tasks print fixed lines (in the order a real executor yields them: stdout, then stderr). */
@@ -64,4 +67,41 @@ test('the instrumented executor adds engine labels and reports rejected controll
   await c.start();
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(ops, ['prepare']);
+});
+
+// ------------------------------------------------------------------ the log server over real mutual TLS
+
+
+const DAY_MS = 24 * 3600 * 1000;
+
+function cluster(clusterId: string) {
+  const env = { clock: new RealTimers(), rng: cryptoRng };
+  const b = bootstrapClusterCA(env, { clusterId, nodeId: 'manager1', expiryMs: 90 * DAY_MS });
+  const issue = (nodeId: string, role: NodeRole) => {
+    const { keyPem, csrPem } = generateKeyAndCsr();
+    return { certPem: b.signer.issueNodeCertificate(csrPem, { nodeId, role, clusterId, expiryMs: 90 * DAY_MS }), keyPem, rootPem: b.root.certPem };
+  };
+  return { manager: b.node, issue };
+}
+
+test('the log server answers a manager of its cluster and refuses workers and wrong node ids', async () => {
+  const c = cluster('clusterA');
+  const workerMat = c.issue('worker1', NodeRole.WORKER);
+  const srv = new TaskLogServer({ executor: fakeExecutor([out('hi'), err('oops')]), material: () => workerMat, listen: '127.0.0.1:0', logger: silentLogger });
+  await srv.start();
+  try {
+    const req = { task, skip: { stdout: 0, stderr: 0 }, maxLines: 100 };
+    const res = await fetchNodeLogs(srv.addr, 'worker1', c.manager, req);
+    assert.deepEqual(res.lines.map((l) => `${l.stream}:${l.line}`), ['stdout:hi', 'stderr:oops']);
+    // Another worker may not read logs.
+    await assert.rejects(fetchNodeLogs(srv.addr, 'worker1', c.issue('worker2', NodeRole.WORKER), req), /only managers of this cluster/);
+    // The leader checks that the server is the node the task is on.
+    await assert.rejects(fetchNodeLogs(srv.addr, 'worker9', c.manager, req), /is node worker1, not worker9/);
+    // A manager of another cluster (another root) fails the TLS handshake.
+    await assert.rejects(fetchNodeLogs(srv.addr, 'worker1', cluster('clusterB').manager, req));
+    // Bad requests are named.
+    await assert.rejects(fetchNodeLogs(srv.addr, 'worker1', c.manager, { ...req, maxLines: 0 }), /maxLines must be 1..1000/);
+  } finally {
+    await srv.stop();
+  }
 });
