@@ -155,10 +155,17 @@ test('service logs -f prints lines written after it started, then stops when int
   assert.deepEqual(ticks, ticks.map((_, i) => ticks[0]! + i), 'in order, each line once');
 });
 
+test('service update --replicas --detach=false converges with the tasks already running plus the new one', async () => {
+  const r = await swarmctl(['service', 'update', 'ticker', '--replicas', '2', '--detach=false', '--timeout', '60s']);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /^2\/2: running$/m);
+  assert.match(r.out, /verify: Service converged\n$/);
+});
+
 test('GET /metrics on a running swarmhost reports raft, store, tasks, scheduler, dispatcher and plugins', async () => {
   const text = await waitFor('heartbeats and running tasks in metrics', 15_000, async () => {
     const t = await scrape();
-    return (sample(t, 'swarmhost_dispatcher_heartbeats_total') ?? 0) > 0 && (sample(t, 'swarmhost_tasks', 'state="running"') ?? 0) >= 3 ? t : undefined;
+    return (sample(t, 'swarmhost_dispatcher_heartbeats_total') ?? 0) > 0 && (sample(t, 'swarmhost_tasks', 'state="running"') ?? 0) >= 4 ? t : undefined;
   }, 300);
   assert.equal(sample(text, 'swarmhost_raft_leader'), 1);
   assert.ok((sample(text, 'swarmhost_raft_term') ?? 0) >= 1);
@@ -168,7 +175,7 @@ test('GET /metrics on a running swarmhost reports raft, store, tasks, scheduler,
   assert.equal(sample(text, 'swarmhost_store_objects', 'table="services"'), 3);
   assert.equal(sample(text, 'swarmhost_store_objects', 'table="nodes"'), 2);
   assert.equal(sample(text, 'swarmhost_tasks', 'state="pending"'), 1, 'the unplaceable task');
-  assert.ok((sample(text, 'swarmhost_scheduler_decisions_total', 'result="assigned"') ?? 0) >= 3);
+  assert.ok((sample(text, 'swarmhost_scheduler_decisions_total', 'result="assigned"') ?? 0) >= 4);
   assert.ok((sample(text, 'swarmhost_scheduler_decisions_total', 'result="unplaceable"') ?? 0) >= 1);
   assert.ok((sample(text, 'swarmhost_scheduler_pass_duration_seconds_count') ?? 0) >= 1);
   assert.equal(sample(text, 'swarmhost_dispatcher_sessions'), 2);

@@ -4,7 +4,8 @@
  * (replicated) or per node (global) with the task's state and a bar, an "overall progress" line, and a final
  * verdict. On a terminal the block is redrawn in place; otherwise only changed lines are printed, plainly.
  */
-import { TaskState, UpdateState, type Node, type Service, type Task } from '../api/index.js';
+import { isDeepStrictEqual } from 'node:util';
+import { TaskState, UpdateState, type Node, type Service, type Task, type TaskSpec } from '../api/index.js';
 
 /** Width of the progress bar between the brackets, characters (docker's). */
 export const PROGRESS_BAR_CHARS = 50;
@@ -49,8 +50,24 @@ function pick(ts: Task[]): Task | undefined {
   return wanted[0] ?? [...ts].sort(newest)[0];
 }
 
+const withoutPlacement = (t: TaskSpec): Omit<TaskSpec, 'placement'> => {
+  const { placement: _placement, ...rest } = t;
+  return rest;
+};
+
+/**
+ * A task runs the service's current spec when it was made from it (same spec version) or when the update did
+ * not touch the task template (replicas, labels, update config, or placement that the orchestrator keeps):
+ * the orchestrator leaves such tasks running, so waiting for new ones would never end.
+ */
+export function isCurrentTask(s: Service, t: Task): boolean {
+  if (t.specVersion === s.specVersion) return true;
+  if (!isDeepStrictEqual(withoutPlacement(s.spec.task), withoutPlacement(t.spec))) return false;
+  return t.endpoint === undefined || isDeepStrictEqual(t.endpoint, s.spec.endpoint);
+}
+
 const isCurrentRunning = (s: Service, t: Task): boolean =>
-  t.desiredState === TaskState.RUNNING && t.status.state === TaskState.RUNNING && t.specVersion === s.specVersion;
+  t.desiredState === TaskState.RUNNING && t.status.state === TaskState.RUNNING && isCurrentTask(s, t);
 
 /**
  * The progress view of a replicated or global service. `desiredGlobal` is the server's desired task count

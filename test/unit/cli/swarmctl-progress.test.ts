@@ -47,6 +47,17 @@ test('during an update, tasks of the previous spec do not count as converged', (
   assert.equal(v.converged, false);
 });
 
+test('a scale-only update converges on the tasks already running (the template did not change)', () => {
+  const s = redisService('redis:3.0.6', 3);
+  s.specVersion = 9;
+  const ts = [task('a', 1, TaskState.RUNNING), task('b', 2, TaskState.RUNNING)];
+  for (const t of ts) t.spec.container.image = 'redis:3.0.6';
+  assert.equal(progressView(s, ts, noNodes, 3).converged, false, 'slot 3 has no task yet');
+  const third = task('c', 3, TaskState.RUNNING, { specVersion: 9 });
+  third.spec.container.image = 'redis:3.0.6';
+  assert.equal(progressView(s, [...ts, third], noNodes, 3).converged, true);
+});
+
 test('after a scale-down, tasks of removed slots still running keep it unconverged', () => {
   const s = redisService('redis:3.0.6', 1);
   const v = progressView(s, [task('a', 1, TaskState.RUNNING), task('b', 2, TaskState.RUNNING, { desired: TaskState.SHUTDOWN })], noNodes, 1);
