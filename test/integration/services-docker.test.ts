@@ -96,6 +96,8 @@ test('an agent restart re-attaches to its running containers without restarting 
   await m1.kill('SIGTERM');
   m1.start();
   await m1.waitLog(/agent started/, 30_000);
+  // The log still holds the first run's lines: wait (bounded) until the restarted manager leads and answers.
+  await waitFor('the restarted manager to answer', 30_000, async () => m1.control('ListNodes').then(() => true, () => undefined), 200);
   // Give the agent time to re-report; the same tasks and containers must still be the running ones.
   await new Promise((r) => setTimeout(r, 3_000));
   const after = runningTasks(await tasksOf(svc.id)).map((x) => [x.id, x.status.container!.containerId] as const).sort();

@@ -1,8 +1,9 @@
 /**
  * swarmctl: the operator's command line over the control socket (reference §13.1, the seed README's
  * walkthrough). Built on commander; all I/O goes through {@link SwarmctlIo} so that tests run it against a
- * fake ControlClient and compare whole outputs. Exit codes: 0 success, 255 any error reported by the API or
- * the connection ("Error: <message>" on stderr), 1 for usage errors found by commander.
+ * fake ControlClient and compare whole outputs. Exit codes (EXIT_CODES_HELP): 0 success, 1 usage errors
+ * found by commander, 3 a `--detach=false` wait that ended without convergence, 255 any error reported by the
+ * API or the connection ("Error: <message>" on stderr).
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
@@ -20,6 +21,8 @@ import {
 } from '../api/index.js';
 import { GrpcControlClient, type ControlClient } from './control-client.js';
 import { parseDuration } from './format.js';
+import { bashCompletion } from './swarmctl-completion.js';
+import { ProgressPrinter, progressView } from './swarmctl-progress.js';
 import { addServiceFlags, applyServiceFlags, specFromFlags, type ServiceFlags } from './swarmctl-flags.js';
 import {
   isTaskShown,
@@ -41,6 +44,29 @@ import {
 export const DEFAULT_SOCKET_PATH = '/var/run/swarmd.sock';
 /** Exit code of a command that failed (SwarmKit's swarmctl exits 255). */
 export const EXIT_ERROR = 255;
+/** Exit code of a usage error (unknown command or option, missing argument). */
+export const EXIT_USAGE = 1;
+/** Exit code of `--detach=false` when the service did not converge (timeout, update paused or rolled back). */
+export const EXIT_NOT_CONVERGED = 3;
+/** Default bound of a `--detach=false` wait. */
+export const DEFAULT_CONVERGE_TIMEOUT = '3m';
+/** How often `--detach=false` and `service logs -f` poll the control API, ms. */
+export const DEFAULT_POLL_MS = 500;
+
+/** The exit codes, as printed at the end of `swarmctl --help`. */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0    success
+  1    usage error (unknown command or option, missing argument)
+  3    --detach=false: the service did not converge before --timeout, or its update paused or rolled back
+  255  the control API or the connection reported an error (the message is printed on stderr)
+
+Environment:
+  SWARM_SOCKET  control socket path (instead of -s/--socket)
+`;
+
+/** A --detach=false wait that ended without convergence. */
+class NotConvergedError extends Error {}
 
 /** What swarmctl touches outside itself. */
 export interface SwarmctlIo {
@@ -55,6 +81,12 @@ export interface SwarmctlIo {
   readStdin(): Promise<string>;
   /** Reads a file (config create --file). */
   readFile(path: string): string;
+  /** stdout is a terminal (progress redrawn in place); default false: plain output. */
+  isTTY?: boolean;
+  /** Waits `ms` (polling loops); default: a real timer. */
+  sleep?(ms: number): Promise<void>;
+  /** Aborted when the user interrupts (Ctrl-C ends `service logs -f`). */
+  signal?: AbortSignal;
 }
 
 type Kind = 'node' | 'service' | 'task' | 'config' | 'cluster';
@@ -145,8 +177,9 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
   const cluster = program.command('cluster').description('manage the cluster');
   cluster
     .command('ls')
+    .description('list clusters')
     .option('-q, --quiet', 'only ids')
-    .option('--format <format>', 'json')
+    .option('--format <format>', 'output format: json (for scripts)')
     .action(async (o: { quiet?: boolean; format?: string }) => {
       const { clusters } = await call<{ clusters: Cluster[] }>('ListClusters', {});
       if (checkFormat(o.format)) return json(clusters);
@@ -154,7 +187,8 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   cluster
     .command('inspect <cluster>')
-    .option('--format <format>', 'json')
+    .description('show a cluster: join tokens, CA, raft, dispatcher and orchestration settings')
+    .option('--format <format>', 'output format: json (for scripts)')
     .action(async (name: string, o: { format?: string }) => {
       const c = await resolve<Cluster>('cluster', name);
       if (checkFormat(o.format)) return json(c);
@@ -162,6 +196,7 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   cluster
     .command('update <cluster>')
+    .description('change cluster settings or rotate a join token')
     .option('--rotate-join-token <role>', 'worker | manager')
     .option('--certexpiry <duration>', 'node certificate validity (e.g. 2160h; at least 30m)')
     .option('--heartbeatperiod <duration>', 'dispatcher heartbeat period')
@@ -189,8 +224,9 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
   const node = program.command('node').description('manage nodes');
   node
     .command('ls')
+    .description('list nodes')
     .option('-q, --quiet', 'only ids')
-    .option('--format <format>', 'json')
+    .option('--format <format>', 'output format: json (for scripts)')
     .action(async (o: { quiet?: boolean; format?: string }) => {
       const { nodes } = await call<{ nodes: Node[] }>('ListNodes', {});
       if (checkFormat(o.format)) return json(nodes);
@@ -198,8 +234,9 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   node
     .command('inspect <node>')
+    .description('show a node and its tasks')
     .option('-a, --all', 'show all tasks')
-    .option('--format <format>', 'json')
+    .option('--format <format>', 'output format: json (for scripts)')
     .action(async (name: string, o: { all?: boolean; format?: string }) => {
       const n = await resolve<Node>('node', name);
       if (checkFormat(o.format)) return json(n);
@@ -243,6 +280,7 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
   const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
   node
     .command('update <node>')
+    .description("change a node's labels")
     .option('--label <k=v>', 'node label (repeatable; replaces all labels)', collect)
     .option('--label-add <k=v>', 'add or change a label (repeatable)', collect)
     .option('--label-rm <k>', 'remove a label (repeatable)', collect)
@@ -268,6 +306,7 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   node
     .command('rm <node...>')
+    .description('remove nodes from the cluster')
     .alias('remove')
     .option('-f, --force', 'remove a node that is not down')
     .action(async (names: string[], o: { force?: boolean }) => {
@@ -279,18 +318,91 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
 
   // ---------------------------------------------------------------- service
   const service = program.command('service').description('manage services');
-  addServiceFlags(service.command('create').description('create a service'), false).action(async (o: ServiceFlags) => {
+  const sleep = (ms: number): Promise<void> => (io.sleep ? io.sleep(ms) : new Promise((r) => setTimeout(r, ms)));
+  const parseBool = (flag: string) => (v: string): boolean => {
+    if (v === 'true' || v === '1') return true;
+    if (v === 'false' || v === '0') return false;
+    throw new InvalidArgumentError(`${flag}: must be true or false (got "${v}")`);
+  };
+  const detachFlags = (cmd: Command): Command =>
+    cmd
+      .option('--detach [bool]', 'return at once (true, the default) or wait for the service to converge (--detach=false)', parseBool('--detach'), true)
+      .option('--timeout <duration>', `bound of the --detach=false wait`, DEFAULT_CONVERGE_TIMEOUT);
+  type DetachOpts = { detach?: boolean; timeout?: string };
+
+  /** Polls the service and its tasks until converged, failed or timed out, drawing progress. */
+  async function waitConverged(serviceId: string, o: DetachOpts): Promise<void> {
+    const timeoutMs = parseDuration(o.timeout ?? DEFAULT_CONVERGE_TIMEOUT, '--timeout');
+    const deadline = io.now() + timeoutMs;
+    const printer = new ProgressPrinter(io.out, io.isTTY === true);
+    for (;;) {
+      const { service: s } = await call<{ service: Service }>('GetService', { serviceId });
+      if ('replicatedJob' in s.spec.mode || 'globalJob' in s.spec.mode) {
+        throw new InvalidArgumentError('--detach=false: jobs run to completion and do not converge; follow them with "task ls"');
+      }
+      const { tasks } = await call<{ tasks: Task[] }>('ListTasks', { filters: { serviceIds: [serviceId] } });
+      const desired = (await statuses([serviceId])).get(serviceId)?.desiredTasks ?? 0;
+      const v = progressView(s, tasks, await nodesById(), desired);
+      printer.frame(v);
+      if (v.converged) {
+        io.out('verify: Service converged\n');
+        return;
+      }
+      if (v.failed !== undefined) throw new NotConvergedError(`service ${s.spec.annotations.name} did not converge: ${v.failed}`);
+      if (io.now() >= deadline) {
+        throw new NotConvergedError(`service ${s.spec.annotations.name} did not converge within ${o.timeout ?? DEFAULT_CONVERGE_TIMEOUT} (${v.running} of ${v.desired} tasks running)`);
+      }
+      if (io.signal?.aborted) throw new NotConvergedError('interrupted; the service keeps converging in the background');
+      await sleep(DEFAULT_POLL_MS);
+    }
+  }
+
+  detachFlags(addServiceFlags(service.command('create').description('create a service'), false)).action(async (o: ServiceFlags & DetachOpts) => {
+    if (o.detach === false) parseDuration(o.timeout ?? DEFAULT_CONVERGE_TIMEOUT, '--timeout');
     const { service: s } = await call<{ service: Service }>('CreateService', { spec: specFromFlags(o) });
     io.out(s.id + '\n');
+    if (o.detach === false) await waitConverged(s.id, o);
   });
-  addServiceFlags(service.command('update <service>').description('update a service'), true).action(async (name: string, o: ServiceFlags) => {
+  detachFlags(addServiceFlags(service.command('update <service>').description('update a service'), true)).action(async (name: string, o: ServiceFlags & DetachOpts) => {
+    if (o.detach === false) parseDuration(o.timeout ?? DEFAULT_CONVERGE_TIMEOUT, '--timeout');
     const s = await resolve<Service>('service', name);
     const spec: ServiceSpec = applyServiceFlags(s.spec, o);
     if (o.force) spec.task.forceUpdate = s.spec.task.forceUpdate + 1;
     else if (JSON.stringify(spec) === JSON.stringify(s.spec)) throw new InvalidArgumentError('no changes detected');
     await call('UpdateService', { serviceId: s.id, serviceVersion: s.meta.version, spec });
     io.out(s.id + '\n');
+    if (o.detach === false) await waitConverged(s.id, o);
   });
+  service
+    .command('logs <service>')
+    .description('print the output of a service\'s tasks, each line prefixed <service>.<slot>@<node>')
+    .option('-f, --follow', 'keep printing new output until interrupted (Ctrl-C)')
+    .action(async (name: string, o: { follow?: boolean }) => {
+      const s = await resolve<Service>('service', name);
+      const cursors: Record<string, { stdout: number; stderr: number }> = {};
+      const reported = new Map<string, string>();
+      type Chunk = { taskId: string; slot: number; nodeName: string; lines: { stream: string; line: string }[]; cursor: { stdout: number; stderr: number }; more: boolean; error?: string };
+      for (;;) {
+        const res = await call<{ serviceName: string; tasks: Chunk[] }>('TaskLogs', { serviceId: s.id, cursors });
+        let more = false;
+        for (const c of res.tasks) {
+          cursors[c.taskId] = c.cursor;
+          more ||= c.more;
+          if (c.error !== undefined) {
+            if (reported.get(c.taskId) !== c.error) io.err(`warning: logs of task ${c.taskId}: ${c.error}\n`);
+            reported.set(c.taskId, c.error);
+            continue;
+          }
+          reported.delete(c.taskId);
+          const prefix = `${res.serviceName}.${c.slot > 0 ? c.slot : c.taskId.slice(0, 12)}@${c.nodeName}\u276f `;
+          if (c.lines.length > 0) io.out(c.lines.map((l) => prefix + l.line + '\n').join(''));
+        }
+        if (more) continue;
+        if (!o.follow || io.signal?.aborted) return;
+        await sleep(DEFAULT_POLL_MS);
+        if (io.signal?.aborted) return;
+      }
+    });
   service
     .command('rollback <service>')
     .description('roll a service back to its previous spec')
@@ -301,8 +413,9 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   service
     .command('ls')
+    .description('list services with their replica counts')
     .option('-q, --quiet', 'only ids')
-    .option('--format <format>', 'json')
+    .option('--format <format>', 'output format: json (for scripts)')
     .action(async (o: { quiet?: boolean; format?: string }) => {
       const { services } = await call<{ services: Service[] }>('ListServices', {});
       if (checkFormat(o.format)) return json(services);
@@ -311,8 +424,9 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   service
     .command('inspect <service>')
+    .description('show a service and its tasks')
     .option('-a, --all', 'show all tasks')
-    .option('--format <format>', 'json')
+    .option('--format <format>', 'output format: json (for scripts)')
     .action(async (name: string, o: { all?: boolean; format?: string }) => {
       const s = await resolve<Service>('service', name);
       if (checkFormat(o.format)) return json(s);
@@ -322,6 +436,7 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   service
     .command('rm <service...>')
+    .description('remove services (their tasks are shut down)')
     .alias('remove')
     .action(async (names: string[]) => {
       for (const name of names) {
@@ -335,9 +450,10 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
   const task = program.command('task').description('inspect and remove tasks');
   task
     .command('ls')
+    .description('list tasks')
     .option('-a, --all', 'include tasks that are shut down')
     .option('-q, --quiet', 'only ids')
-    .option('--format <format>', 'json')
+    .option('--format <format>', 'output format: json (for scripts)')
     .action(async (o: { all?: boolean; quiet?: boolean; format?: string }) => {
       const { tasks } = await call<{ tasks: Task[] }>('ListTasks', {});
       const shown = tasks.filter((t) => isTaskShown(t, o.all === true));
@@ -347,7 +463,8 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   task
     .command('inspect <task>')
-    .option('--format <format>', 'json')
+    .description('show a task and the earlier tasks of its slot')
+    .option('--format <format>', 'output format: json (for scripts)')
     .action(async (name: string, o: { format?: string }) => {
       const t = await resolve<Task>('task', name);
       if (checkFormat(o.format)) return json(t);
@@ -357,6 +474,7 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   task
     .command('rm <task...>')
+    .description('remove tasks')
     .alias('remove')
     .action(async (names: string[]) => {
       for (const name of names) {
@@ -370,6 +488,7 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
   const config = program.command('config').description('manage configs');
   config
     .command('create <name>')
+    .description('create a config from a file or stdin')
     .option('-f, --file <path>', 'read the data from a file (default: stdin)')
     .action(async (name: string, o: { file?: string }) => {
       const data = o.file !== undefined ? io.readFile(o.file) : await io.readStdin();
@@ -378,8 +497,9 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   config
     .command('ls')
+    .description('list configs')
     .option('-q, --quiet', 'only ids')
-    .option('--format <format>', 'json')
+    .option('--format <format>', 'output format: json (for scripts)')
     .action(async (o: { quiet?: boolean; format?: string }) => {
       const { configs } = await call<{ configs: Config[] }>('ListConfigs', {});
       if (checkFormat(o.format)) return json(configs);
@@ -387,7 +507,8 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   config
     .command('inspect <config>')
-    .option('--format <format>', 'json')
+    .description('show a config')
+    .option('--format <format>', 'output format: json (for scripts)')
     .action(async (name: string, o: { format?: string }) => {
       const c = await resolve<Config>('config', name);
       if (checkFormat(o.format)) return json(c);
@@ -395,6 +516,7 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     });
   config
     .command('rm <config...>')
+    .description('remove configs')
     .alias('remove')
     .action(async (names: string[]) => {
       for (const name of names) {
@@ -403,6 +525,15 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
         io.out(c.id + '\n');
       }
     });
+
+  program
+    .command('completion <shell>')
+    .description('print a shell completion script (bash); install with: source <(swarmctl completion bash)')
+    .action((shell: string) => {
+      if (shell !== 'bash') throw new InvalidArgumentError(`completion: only bash is supported (got "${shell}")`);
+      io.out(bashCompletion(program));
+    });
+  program.addHelpText('after', EXIT_CODES_HELP);
 
   // Every sub-command reports through the same handlers.
   const configureAll = (cmd: Command): void => {
@@ -417,9 +548,10 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
   } catch (e) {
     if (e instanceof CommanderError) {
       // Help and version requests exit 0; usage errors were already printed by commander.
-      return e.exitCode === 0 ? 0 : 1;
+      return e.exitCode === 0 ? 0 : EXIT_USAGE;
     }
     io.err(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (e instanceof NotConvergedError) return EXIT_NOT_CONVERGED;
     return EXIT_ERROR;
   } finally {
     (client as ControlClient | null)?.close();
@@ -428,7 +560,15 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
 
 /** The process entry point used by bin/swarmctl.mjs: real socket, stdout/stderr, clock and environment. */
 export async function main(argv: string[]): Promise<number> {
+  const ac = new AbortController();
+  process.once('SIGINT', () => {
+    ac.abort();
+    // Polling loops stop at once; a command blocked on a call is ended shortly after (128 + SIGINT).
+    setTimeout(() => process.exit(130), 1_000).unref();
+  });
   return runSwarmctl(argv, {
+    isTTY: process.stdout.isTTY === true,
+    signal: ac.signal,
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
     now: () => Date.now(),

@@ -5,6 +5,8 @@ import { PluginHost } from '../plugins/index.js';
 import { RealTimers } from '../env/index.js';
 import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
 import { createLogger } from '../node/logger.js';
+import { NODE_ID_LOG_FIELD, defaultLogFormat, type LogFormat } from '../node/log-format.js';
+import { NodeMetrics, serveMetrics, type MetricsServer } from '../node/metrics.js';
 import { SwarmNode } from '../node/swarm-node.js';
 import { DEFAULT_RAFT_TIMING } from '../node/manager.js';
 import { nodeServices } from '../node/services.js';
@@ -40,6 +42,9 @@ const program = new Command()
   .option('--election-tick <n>', 'ticks without a leader before an election', positiveInt('--election-tick'), DEFAULT_RAFT_TIMING.electionTick)
   .option('--heartbeat-tick <n>', 'ticks between leader heartbeats', positiveInt('--heartbeat-tick'), DEFAULT_RAFT_TIMING.heartbeatTick)
   .option('-l, --log-level <level>', 'log level: debug | info | warn | error', 'info')
+  .option('--log-format <format>', 'log format: text | json (default: text when stderr is a terminal, else json)')
+  .option('--listen-metrics <addr>', 'host:port to serve Prometheus metrics at /metrics (plain HTTP; off by default)')
+  .option('--listen-logs-api <addr>', 'host:port of the task log server managers read logs from (default: advertise host, free port)')
   .parse();
 
 const o = program.opts<{
@@ -56,7 +61,16 @@ const o = program.opts<{
   electionTick: number;
   heartbeatTick: number;
   logLevel: string;
+  logFormat?: string;
+  listenMetrics?: string;
+  listenLogsApi?: string;
 }>();
+
+if (o.logFormat !== undefined && o.logFormat !== 'text' && o.logFormat !== 'json') {
+  console.error(`Error: --log-format must be text or json, got "${o.logFormat}"`);
+  process.exit(2);
+}
+const logFormat: LogFormat = (o.logFormat as LogFormat | undefined) ?? defaultLogFormat(process.stderr.isTTY === true);
 
 if (o.heartbeatTick >= o.electionTick) {
   console.error(`Error: --heartbeat-tick (${o.heartbeatTick}) must be smaller than --election-tick (${o.electionTick})`);
@@ -72,7 +86,19 @@ if (!existsSync(fileURLToPath(SCHEDULER_WASM_URL))) {
   process.exit(2);
 }
 
-const logger = createLogger({ level: o.logLevel, bindings: { hostname: o.hostname } });
+// The node id is known once the node has loaded or created its identity: from then on every line carries it
+// as "node.id" (SwarmKit's field name; "nodeId" stays free for the node a line is about).
+let nodeRef: SwarmNode | undefined;
+const logger = createLogger({
+  level: o.logLevel,
+  format: logFormat,
+  color: logFormat === 'text' && process.stderr.isTTY === true,
+  bindings: { hostname: o.hostname },
+  dynamic: () => {
+    const id = (nodeRef?.identity as { nodeId?: string } | undefined)?.nodeId;
+    return id ? { [NODE_ID_LOG_FIELD]: id } : {};
+  },
+});
 
 // The plugin host: orchestrators, restart policy, strategy and executor as declared in the config, watched
 // for changes (hot swap). An explicit --config is also type-checked at start.
@@ -91,7 +117,15 @@ try {
   process.exit(2);
 }
 
-const services = nodeServices({ hostname: o.hostname, executor: o.executor, logger, plugins });
+const metrics = o.listenMetrics !== undefined ? new NodeMetrics() : undefined;
+const services = nodeServices({
+  hostname: o.hostname,
+  executor: o.executor,
+  logger,
+  plugins,
+  ...(metrics ? { metrics } : {}),
+  ...(o.listenLogsApi ? { logsListen: o.listenLogsApi } : {}),
+});
 const node = new SwarmNode(
   {
     stateDir: resolve(o.stateDir),
@@ -107,6 +141,8 @@ const node = new SwarmNode(
   },
   services.hooks,
 );
+nodeRef = node;
+let metricsServer: MetricsServer | undefined;
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
@@ -120,12 +156,17 @@ async function shutdown(signal: string): Promise<void> {
   hard.unref();
   await node.stop().catch((e) => logger.error({ err: String(e) }, 'error during shutdown'));
   await plugins.close().catch(() => undefined);
+  await metricsServer?.close();
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 
 try {
+  if (metrics && o.listenMetrics) {
+    metricsServer = await serveMetrics(metrics, o.listenMetrics);
+    logger.info({ addr: metricsServer.addr }, 'serving metrics at /metrics');
+  }
   await node.start();
 } catch (e) {
   const msg = e instanceof Error ? e.message : String(e);

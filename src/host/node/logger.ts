@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { textDestination, type LogFormat } from './log-format.js';
 
 /** Structured logger (pino's call shape: fields first, then the message). */
 export interface Logger {
@@ -9,9 +10,31 @@ export interface Logger {
   child(bindings: Record<string, unknown>): Logger;
 }
 
-/** JSON lines on stderr, one per event, with the given bindings (node id, ...) on every line. */
-export function createLogger(opts: { level?: string; bindings?: Record<string, unknown> } = {}): Logger {
-  return pino({ level: opts.level ?? 'info', base: { pid: process.pid, ...opts.bindings } }, pino.destination(2));
+/** Options of {@link createLogger}. */
+export interface CreateLoggerOptions {
+  level?: string;
+  /** Fixed fields on every line (hostname, ...). */
+  bindings?: Record<string, unknown>;
+  /** json (default): JSON lines; text: the human-readable format of log-format.ts. */
+  format?: LogFormat;
+  /** Fields computed for every line, e.g. the node id once it is known (omitted while it returns {}). */
+  dynamic?: () => Record<string, unknown>;
+  /** Where text lines go (default stderr); JSON always goes to fd 2. */
+  textOut?: { write(s: string): unknown };
+  /** ANSI colours for the level in text mode. */
+  color?: boolean;
+}
+
+/** JSON lines (or text lines) on stderr, one per event, with the given bindings (node id, ...) on every line. */
+export function createLogger(opts: CreateLoggerOptions = {}): Logger {
+  const dynamic = opts.dynamic;
+  const pinoOpts = {
+    level: opts.level ?? 'info',
+    base: { pid: process.pid, ...opts.bindings },
+    ...(dynamic ? { mixin: () => dynamic() } : {}),
+  };
+  if (opts.format === 'text') return pino(pinoOpts, textDestination(opts.textOut ?? process.stderr, opts.color === true));
+  return pino(pinoOpts, pino.destination(2));
 }
 
 /** A logger that drops everything (tests). */

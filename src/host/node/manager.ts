@@ -101,6 +101,8 @@ export class Manager {
   private leaderTransition: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly log: Logger;
+  /** Store proposals handed to Raft by this manager, and those that failed (metrics). */
+  readonly proposalCounts = { proposed: 0, failed: 0 };
 
   constructor(private readonly o: ManagerOptions) {
     this.log = o.logger.child({ component: 'manager' });
@@ -174,7 +176,13 @@ export class Manager {
     });
     this.store.setProposer({
       propose: async (data) => {
-        await this.raft.propose(data);
+        this.proposalCounts.proposed++;
+        try {
+          await this.raft.propose(data);
+        } catch (e) {
+          this.proposalCounts.failed++;
+          throw e;
+        }
       },
     });
     this.raft.start();

@@ -7,6 +7,11 @@ import { createExecutor, pickDefaultExecutor } from '../../plugins/executors/ind
 import type { CallContext, DispatcherHandlers, TransportClient } from '../transport/index.js';
 import { msgFirst, type Logger } from './logger.js';
 import type { Manager } from './manager.js';
+import { builtinOrchestrators } from '../../plugins/orchestrators/index.js';
+import { defaultRestartPolicy } from '../../plugins/restart/index.js';
+import { instrumentExecutor } from './executor-hooks.js';
+import type { NodeMetrics } from './metrics.js';
+import { LOGS_ADDR_LABEL, TaskLogServer, taskLogs } from './task-logs.js';
 import type { ControlDispatch, SwarmNode, SwarmNodeHooks } from './swarm-node.js';
 
 /** What a swarmhost process runs besides Raft and the store: the control API, leader components, the agent. */
@@ -28,6 +33,10 @@ export interface NodeServicesOptions {
    * policy and strategy, and the agent its hot-swappable executor (then `executor` is ignored).
    */
   plugins?: PluginHost;
+  /** Metrics to feed (swarmhost --listen-metrics); none = no instrumentation. */
+  metrics?: NodeMetrics;
+  /** host:port of this node's task log server (default: the advertise host, any free port). */
+  logsListen?: string;
 }
 
 /**
@@ -59,14 +68,24 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
   let dispatcher: Dispatcher | undefined;
   let agent: Agent | undefined;
   let executor: Executor | undefined;
+  let logServer: TaskLogServer | undefined;
+  let self: SwarmNode | undefined;
+  const metrics = o.metrics;
   return {
+    // TaskLogs (swarmctl service logs) is served by the node layer: it reaches other nodes' log servers.
+    // Plugin methods (swarmctl plugin ls|inspect|reload) answer from this manager's plugin host.
     control: (method, request, ctx) => {
+      if (method === 'TaskLogs' && self !== undefined) return taskLogs(ctx.manager, self.material, request);
       const p = pluginMethods?.[method as keyof typeof pluginMethods];
       if (p !== undefined) return Promise.resolve((p as (r: unknown) => unknown)(request ?? {}));
       return apiFor(ctx.manager).call(method, request);
     },
     hooks: {
       onManager: (m, node) => {
+        self = node;
+        metrics?.setSources({ manager: () => m, dispatcherSessions: () => (m.isLeader ? dispatcher?.sessionCount : undefined) });
+        for (const p of builtinOrchestrators) metrics?.recordPlugin('orchestrator', p.name, p.version);
+        metrics?.recordPlugin('restart-policy', defaultRestartPolicy.name, defaultRestartPolicy.version);
         let orch: LeaderOrchestration | undefined;
         m.addLeaderComponent({
           name: 'orchestration',
@@ -79,6 +98,7 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
               logger: msgFirst(o.logger.child({ component: 'orchestration' })),
               ...(o.plugins ? { plugins: o.plugins.orchestrationPlugins() } : {}),
             });
+            if (metrics) orch.scheduler.addPassObserver(metrics.schedulerObserver());
             orch.start();
           },
           stop: async () => {
@@ -117,22 +137,45 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
         });
         const route = (ctx: CallContext): DispatcherHandlers => (m.isLeader && dispatcher !== undefined ? dispatcher : proxy);
         server.addDispatcher({
-          session: (req, ctx) => route(ctx).session(req, ctx),
-          heartbeat: (req, ctx) => route(ctx).heartbeat(req, ctx),
+          session: (req, ctx) => {
+            metrics?.recordSession();
+            return route(ctx).session(req, ctx);
+          },
+          heartbeat: (req, ctx) => {
+            metrics?.recordHeartbeat();
+            return route(ctx).heartbeat(req, ctx);
+          },
           updateTaskStatus: (req, ctx) => route(ctx).updateTaskStatus(req, ctx),
           assignments: (req, ctx) => route(ctx).assignments(req, ctx),
         });
       },
       onStarted: async (node: SwarmNode) => {
         if (o.agent === false) return;
+        self = node;
         const env = { stateDir: node.o.stateDir, nodeId: node.nodeId, timers: node.timers };
         // --executor overrides the executor named in the plugin config, for this node.
-        executor =
+        const plugin =
           o.executor !== undefined
             ? createExecutor(o.executor, env)
             : o.plugins
               ? await o.plugins.attachAgent({ stateDir: env.stateDir, nodeId: env.nodeId })
               : await pickDefaultExecutor(env);
+        metrics?.recordPlugin('executor', plugin.name, o.executor !== undefined || !o.plugins ? 'builtin' : 'plugin');
+        logServer = new TaskLogServer({
+          executor: plugin,
+          material: () => node.material,
+          listen: o.logsListen ?? `${hostOfAddr(node.advertiseAddr)}:0`,
+          logger: o.logger.child({ component: 'task-logs' }),
+        });
+        await logServer.start();
+        const logsAddr = logServer.addr;
+        executor = instrumentExecutor(plugin, {
+          extraLabels: () => {
+            logServer?.refreshTls();
+            return { [LOGS_ADDR_LABEL]: logsAddr };
+          },
+          ...(metrics ? { onFailure: () => metrics.recordPluginFailure('executor', plugin.name) } : {}),
+        });
         const managers = node.manager ? [node.advertiseAddr] : node.state.managers.map((x) => x.addr).filter((a) => a !== '');
         const connect = (addr: string): TransportDispatcherClient => new TransportDispatcherClient(addr, { tls: node.clientTls(), timers: node.timers });
         agent = new Agent({
@@ -148,12 +191,19 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
           logger: o.logger.child({ component: 'agent' }),
         });
         await agent.start();
-        o.logger.info({ executor: executor.name }, 'agent started');
+        o.logger.info({ executor: executor.name, logsAddr }, 'agent started');
       },
       onStopping: async () => {
         await agent?.stop();
+        await logServer?.stop();
         await executor?.close();
       },
     },
   };
+}
+
+/** The host of "host:port" (brackets of an IPv6 host kept). */
+function hostOfAddr(addr: string): string {
+  const i = addr.lastIndexOf(':');
+  return i < 0 ? addr : addr.slice(0, i);
 }

@@ -21,7 +21,7 @@ export {
   ASSIGNED_MESSAGE,
   PREASSIGNED_MESSAGE,
 } from './scheduler-host.js';
-export type { SchedulerHostOptions, SchedulerHostStats, PassStrategy } from './scheduler-host.js';
+export type { SchedulerHostOptions, SchedulerHostStats, PassStrategy, SchedulerPassInfo, SchedulerPassObserver } from './scheduler-host.js';
 export {
   applyPlanInTx,
   planChunks,

@@ -55,6 +55,27 @@ export interface SchedulerHostStats {
   commitFailures: number;
 }
 
+/** What one scheduling pass did (observability: metrics count decisions). */
+export interface SchedulerPassInfo {
+  /** Tasks the pass looked at. */
+  tasks: number;
+  /** Assignments committed by this pass. */
+  assigned: number;
+  /** Tasks this pass could not place. */
+  unplaceable: number;
+  /** Assignments refused at commit by this pass (re-queued). */
+  commitFailures: number;
+}
+
+/**
+ * Told when a pass that has work begins and ends. The observer times the pass itself (with a high-resolution
+ * clock of its own), so the scheduler keeps only its injected clock.
+ */
+export interface SchedulerPassObserver {
+  passStarted(): void;
+  passEnded(info: SchedulerPassInfo): void;
+}
+
 /** The leader's scheduler loop around a NodeTable. */
 export class SchedulerHost {
   private table = new NodeTable();
@@ -71,10 +92,27 @@ export class SchedulerHost {
   readonly maxLatencyMs: number;
   /** Counters (observability). */
   readonly stats: SchedulerHostStats = { passes: 0, assigned: 0, unplaceable: 0, commitFailures: 0 };
+  private readonly observers = new Set<SchedulerPassObserver>();
 
   constructor(private readonly o: SchedulerHostOptions) {
     this.debounceMs = o.debounceMs ?? SCHEDULER_DEBOUNCE_MS;
     this.maxLatencyMs = o.maxLatencyMs ?? SCHEDULER_MAX_LATENCY_MS;
+  }
+
+  /** Adds a pass observer (metrics); returns its removal. An observer that throws is ignored. */
+  addPassObserver(obs: SchedulerPassObserver): () => void {
+    this.observers.add(obs);
+    return () => this.observers.delete(obs);
+  }
+
+  private notify(fn: (o: SchedulerPassObserver) => void): void {
+    for (const o of this.observers) {
+      try {
+        fn(o);
+      } catch {
+        // observability must never break scheduling
+      }
+    }
   }
 
   /** Rebuilds the table and the queue from a full read (leader start, watch resync). */
@@ -210,6 +248,24 @@ export class SchedulerHost {
     });
     if (tasks.length === 0 && stale.length === 0) return;
     this.stats.passes++;
+    this.notify((o) => o.passStarted());
+    const before = { assigned: this.stats.assigned, commitFailures: this.stats.commitFailures };
+    try {
+      await this.placeAndCommit(tasks, stale, nowMs);
+    } finally {
+      this.notify((o) =>
+        o.passEnded({
+          tasks: tasks.length,
+          assigned: this.stats.assigned - before.assigned,
+          unplaceable: this.stats.unplaceable,
+          commitFailures: this.stats.commitFailures - before.commitFailures,
+        }),
+      );
+    }
+  }
+
+  private async placeAndCommit(tasks: Task[], stale: string[], nowMs: number): Promise<void> {
+    const { store } = this.o;
     const result = this.o.strategy ? await this.o.strategy.schedulePass(this.table, tasks, this.o.failures) : this.table.schedulePass(tasks, this.o.failures);
     const preassigned = new Set<string>();
     for (const t of tasks) if (t.nodeId !== '') preassigned.add(t.id);
