@@ -20,8 +20,18 @@ import {
   type Task,
 } from '../api/index.js';
 import { GrpcControlClient, type ControlClient } from './control-client.js';
-import { parseDuration } from './format.js';
+import { humanizeAge, parseDuration, table } from './format.js';
 import { bashCompletion } from './swarmctl-completion.js';
+
+/** One row of ListPlugins (see src/host/plugins). */
+interface PluginRow {
+  slot: string;
+  name: string;
+  version: string;
+  state: string;
+  loadedAtMs: number;
+  lastError: string;
+}
 import { ProgressPrinter, progressView } from './swarmctl-progress.js';
 import { addServiceFlags, applyServiceFlags, specFromFlags, type ServiceFlags } from './swarmctl-flags.js';
 import {
@@ -482,6 +492,38 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
         await call('RemoveTask', { taskId: t.id });
         io.out(t.id + '\n');
       }
+    });
+
+  // ---------------------------------------------------------------- plugins
+  const plugin = program.command('plugin').description('inspect and reload the plugins the leader runs');
+  plugin
+    .command('ls')
+    .description('list plugin versions per slot: state, load time, last error')
+    .option('--format <format>', 'json')
+    .action(async (o: { format?: string }) => {
+      const r = await call<{ configFile: string; plugins: PluginRow[] }>('ListPlugins', {});
+      if (checkFormat(o.format)) return json(r);
+      const rows = r.plugins.map((p) => [
+        p.slot,
+        p.name,
+        p.version,
+        p.state.toUpperCase(),
+        p.loadedAtMs ? humanizeAge(p.loadedAtMs, io.now()) : '',
+        p.lastError.length > 60 ? `${p.lastError.slice(0, 57)}...` : p.lastError,
+      ]);
+      io.out(table(['Slot', 'Name', 'Version', 'State', 'Loaded', 'Last Error'], rows));
+    });
+  plugin
+    .command('inspect <slot>')
+    .description('the slot: its active version, history and config entry')
+    .action(async (slot: string) => json(await call('InspectPlugin', { slot })));
+  plugin
+    .command('reload')
+    .description('reload the config and every plugin module now (also happens on file change)')
+    .action(async () => {
+      const r = await call<{ configError?: string; slots: { slot: string; outcome: string; version?: string; error?: string }[] }>('ReloadPlugins', {});
+      if (r.configError) io.out(`config: refused: ${r.configError}\n`);
+      for (const x of r.slots) io.out(`${x.slot}: ${x.outcome}${x.version ? ` ${x.version}` : ''}${x.error ? `: ${x.error}` : ''}\n`);
     });
 
   // ---------------------------------------------------------------- config
