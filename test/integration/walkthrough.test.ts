@@ -10,7 +10,7 @@
  * actions pause and rollback, `service rollback`, "no changes detected" and a stale version refused.
  *
  * Set WALKTHROUGH_OUTPUT=<file> to save the swarmctl session as markdown (docs/walkthrough-output.md is made
- * this way). With CI set and no Docker engine, the Docker variant fails; it never skips in CI.
+ * this way) and WALKTHROUGH_LOGS=<dir> to keep every node's log lines. With CI set and no Docker engine, the Docker variant fails; it never skips in CI.
  */
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -186,6 +186,10 @@ function walkthrough(v: Variant, needEngine: (t: TestContext) => boolean, onRead
   let nodeIdByName = new Map<string, string>();
 
   after(async () => {
+    // WALKTHROUGH_LOGS=<dir>: keep each node's log lines (for a failed run).
+    if (process.env.WALKTHROUGH_LOGS) {
+      for (const p of w.procs) await writeFile(join(process.env.WALKTHROUGH_LOGS, `${v.executor}-${p.o.name}.log`), p.lines.join('\n') + '\n');
+    }
     // Nodes first: an agent that is still up would replace containers removed under it.
     await teardown(w.procs, w.dirs);
     if (v.executor === 'docker' && serviceId !== '') {
@@ -540,6 +544,41 @@ describe('the seed walkthrough with the process executor', () => {
     }, 200);
     assert.equal(run.length, 3);
     await c.ctl(['service', 'rm', 'fallback']);
+  });
+
+  test('a new update while one runs supersedes it: no more tasks of the superseded spec', async () => {
+    const c = cluster();
+    const id = (await c.ctl(['service', 'create', '--name', 'busy', '--image', 'proc:1', '--replicas', '3', '--command', 'sleep', '--args', '600'])).trim();
+    await waitFor('busy 3 running', 60_000, async () => ((await c.running(id)).length === 3 ? true : undefined), 200);
+    await c.ctl(['service', 'update', 'busy', '--image', 'proc:2', '--update-parallelism', '1', '--update-delay', '3s']);
+    await waitFor('the first slot on proc:2', 30_000, async () => ((await c.running(id)).some((x) => x.spec.container!.image === 'proc:2') ? true : undefined), 100);
+    await c.ctl(['service', 'update', 'busy', '--image', 'proc:3', '--update-parallelism', '0']);
+    const supersededAt = Date.now();
+    await c.untilUpdateState('busy', 'COMPLETED', 60_000);
+    const ts = await c.tasks(id);
+    const run = ts.filter((x) => x.desiredState === TaskState.RUNNING && x.status.state === TaskState.RUNNING);
+    assert.equal(run.length, 3);
+    assert.ok(run.every((x) => x.spec.container!.image === 'proc:3'), 'every slot on the newest spec');
+    const late = ts.filter((x) => x.spec.container!.image === 'proc:2' && x.meta.createdAt > supersededAt + CLOCK_SLACK_MS);
+    assert.deepEqual(late.map((x) => x.slot), [], 'no task of the superseded spec created after the new update');
+    await c.ctl(['service', 'rm', 'busy']);
+  });
+
+  test('a rollback whose tasks fail pauses: ROLLBACK_PAUSED "rollback paused due to failure or early termination of task <id>"', async () => {
+    const c = cluster();
+    const id = (await c.ctl(['service', 'create', '--name', 'brittle', '--image', 'proc:1', '--replicas', '2', '--command', 'false'])).trim();
+    await waitFor('a failed task', 30_000, async () => ((await c.tasks(id)).some((x) => x.status.state === TaskState.FAILED) ? true : undefined), 200);
+    await c.ctl(['service', 'update', 'brittle', '--image', 'proc:2', '--command', 'sleep', '--args', '600', '--rollback-monitor', '2s']);
+    await c.untilUpdateState('brittle', 'COMPLETED', 90_000);
+    await c.ctl(['service', 'rollback', 'brittle']);
+    const insp = await c.untilUpdateState('brittle', 'ROLLBACK_PAUSED', 90_000);
+    await record('A rollback whose tasks fail pauses:', ['service', 'inspect', 'brittle'], insp);
+    const m = /^rollback paused due to failure or early termination of task ([0-9a-z]{25})$/.exec(keyValue(insp, 'Message')!);
+    assert.ok(m, keyValue(insp, 'Message'));
+    const failed = (await c.tasks(id)).find((x) => x.id === m[1]);
+    assert.ok(failed, 'the message names a task of the service');
+    assert.deepEqual(failed.spec.container!.command, ['false']);
+    await c.ctl(['service', 'rm', 'brittle']);
   });
 });
 
