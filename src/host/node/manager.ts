@@ -230,9 +230,7 @@ export class Manager {
 
   /** Handles ProcessRaftMessage: the sender must be the swarm node its Raft id belongs to. */
   async receive(buf: Uint8Array, ctx: CallContext): Promise<void> {
-    // The Raft server is up before start() has opened the WAL (a joining manager hears from the leader at once):
-    // until then a message is refused as retryable, and Raft resends.
-    if (this.raft === undefined) throw new UnavailableError(`raft: member ${this.o.raftId} is still starting`);
+    if (this.raft === undefined) throw new UnavailableError('raft: this manager is still starting');
     const m = decodeMessage(buf);
     if (m.to !== this.o.raftId) throw new InvalidArgumentError(`raft message for member ${m.to} reached member ${this.o.raftId}`);
     if (this.book.isRemoved(m.from)) {
