@@ -238,6 +238,7 @@ export class Manager {
 
   /** Handles ProcessRaftMessage: the sender must be the swarm node its Raft id belongs to. */
   async receive(buf: Uint8Array, ctx: CallContext): Promise<void> {
+    if (this.raft === undefined) throw new UnavailableError('raft: this manager is still starting');
     const m = decodeMessage(buf);
     if (m.to !== this.o.raftId) throw new InvalidArgumentError(`raft message for member ${m.to} reached member ${this.o.raftId}`);
     if (this.book.isRemoved(m.from)) {

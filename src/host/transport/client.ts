@@ -165,9 +165,13 @@ export class TransportClient {
         m.deserializeResponse,
         this.metadata(o),
         { deadline: this.timers.now() + (o.timeoutMs ?? this.streamSendTimeoutMs) },
-        (err) => (err ? reject(errorFromCallFailure(err)) : resolve()),
+        (err) => {
+          unlink();
+          if (err) reject(errorFromCallFailure(err));
+          else resolve();
+        },
       );
-      this.linkSignal(o, () => call.cancel());
+      const unlink = this.linkSignal(o, () => call.cancel());
       let off = 0;
       const pump = (): void => {
         while (off < buf.length) {
@@ -268,10 +272,20 @@ export class TransportClient {
     return o.forwardedFor === undefined ? new grpc.Metadata() : forwardedMetadata(o.forwardedFor);
   }
 
-  private linkSignal(o: CallOptions, cancel: () => void): void {
-    if (o.signal === undefined) return;
-    if (o.signal.aborted) cancel();
-    else o.signal.addEventListener('abort', cancel, { once: true });
+  /**
+   * Cancels the call when `o.signal` aborts; returns the unlink to call once the call settles. A caller's signal
+   * usually outlives many calls (an agent session sends a heartbeat per period on one signal): a listener left
+   * behind per call would keep every finished call alive until the signal aborts.
+   */
+  private linkSignal(o: CallOptions, cancel: () => void): () => void {
+    const signal = o.signal;
+    if (signal === undefined) return () => undefined;
+    if (signal.aborted) {
+      cancel();
+      return () => undefined;
+    }
+    signal.addEventListener('abort', cancel, { once: true });
+    return () => signal.removeEventListener('abort', cancel);
   }
 
   /** A unary call with a deadline; resolves with the response or rejects with a SwarmError. */
@@ -286,9 +300,13 @@ export class TransportClient {
         req,
         this.metadata(o),
         { deadline: this.timers.now() + timeoutMs },
-        (err, res) => (err ? reject(errorFromCallFailure(err)) : resolve(res as Res)),
+        (err, res) => {
+          unlink();
+          if (err) reject(errorFromCallFailure(err));
+          else resolve(res as Res);
+        },
       );
-      this.linkSignal(o, () => call.cancel());
+      const unlink = this.linkSignal(o, () => call.cancel());
     });
   }
 
@@ -300,7 +318,7 @@ export class TransportClient {
     return {
       async *[Symbol.asyncIterator]() {
         const call = self.client.makeServerStreamRequest(m.path, m.serialize, m.deserializeResponse, req, self.metadata(o), {});
-        self.linkSignal(o, () => call.cancel());
+        const unlink = self.linkSignal(o, () => call.cancel());
         let opened = false;
         let timedOut = false;
         const t = self.timers.setTimeout(() => {
@@ -321,6 +339,7 @@ export class TransportClient {
           if (timedOut) throw new DeadlineExceededError(`${path}: no message within ${openTimeoutMs} ms`);
           throw errorFromCallFailure(err);
         } finally {
+          unlink();
           self.timers.clearTimeout(t);
           call.cancel();
         }
