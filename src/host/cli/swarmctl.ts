@@ -51,7 +51,7 @@ import {
 } from './swarmctl-render.js';
 
 /** Default control socket when neither -s nor SWARM_SOCKET is given (SwarmKit's). */
-export const DEFAULT_SOCKET_PATH = '/var/run/swarmd.sock';
+export const DEFAULT_SOCKET_PATH = '/var/run/swarmhost.sock'; // swarmhost's --listen-control-api default
 /** Exit code of a command that failed (SwarmKit's swarmctl exits 255). */
 export const EXIT_ERROR = 255;
 /** Exit code of a usage error (unknown command or option, missing argument). */
