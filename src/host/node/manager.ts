@@ -100,6 +100,7 @@ export class Manager {
   private leaderTransition: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly log: Logger;
+  private readonly memberListeners: ((members: RaftMemberInfo[]) => void)[] = [];
 
   constructor(private readonly o: ManagerOptions) {
     this.log = o.logger.child({ component: 'manager' });
@@ -116,6 +117,11 @@ export class Manager {
   addLeaderComponent(c: LeaderComponent): void {
     this.components.push(c);
     if (this.leading) void (async () => c.start())().catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to start'));
+  }
+
+  /** Adds a listener told after every applied membership change (e.g. the dispatcher pushes the manager list). */
+  addMembersListener(fn: (members: RaftMemberInfo[]) => void): void {
+    this.memberListeners.push(fn);
   }
 
   /** Opens the WAL, recovers the store and starts Raft. */
@@ -338,6 +344,13 @@ export class Manager {
       this.book.remember({ raftId: this.o.raftId, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
     }
     this.o.onMembersChanged?.(this.book.list());
+    for (const fn of this.memberListeners) {
+      try {
+        fn(this.book.list());
+      } catch (e) {
+        this.log.error({ err: String(e) }, 'members listener threw');
+      }
+    }
     if (cc.type === 'remove' && cc.id === this.o.raftId) {
       this.log.warn({ raftId: cc.id }, 'this manager was removed from raft');
       this.o.onRemoved?.();

@@ -6,6 +6,7 @@ import { createExecutor, pickDefaultExecutor } from '../../plugins/executors/ind
 import type { CallContext, DispatcherHandlers, TransportClient } from '../transport/index.js';
 import { msgFirst, type Logger } from './logger.js';
 import type { Manager } from './manager.js';
+import { RoleManager } from './role-manager.js';
 import type { ControlDispatch, SwarmNode, SwarmNodeHooks } from './swarm-node.js';
 
 /** What a swarmhost process runs besides Raft and the store: the control API, leader components, the agent. */
@@ -27,10 +28,12 @@ export interface NodeServicesOptions {
 /**
  * The composition root: wires the subsystems into a node.
  * - the control API over the manager's store (it only runs on the leader; the node forwards otherwise);
- * - leader components: the orchestration loop and the dispatcher, started and stopped with leadership;
+ * - leader components: the orchestration loop, the role manager and the dispatcher, started and stopped with
+ *   leadership (the dispatcher is told about Raft membership changes, to push the manager list);
  * - the dispatcher service on every manager: the leader's dispatcher when this manager leads, else a proxy to
  *   the leader (agents may connect to any manager);
- * - the agent on every node, running tasks through its executor.
+ * - the agent on every node, running tasks through its executor; its session messages go to the node, which
+ *   follows its observed role (promotion, demotion).
  */
 export function nodeServices(o: NodeServicesOptions): NodeServices {
   const apis = new WeakMap<Manager, ControlApi>();
@@ -73,6 +76,10 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
             orch = undefined;
           },
         });
+        m.addLeaderComponent(
+          new RoleManager({ store: m.store, timers: m.timers, raft: m, logger: o.logger.child({ component: 'role-manager' }) }),
+        );
+        m.addMembersListener(() => dispatcher?.managersChanged());
         m.addLeaderComponent({
           name: 'dispatcher',
           start: () => {
@@ -125,6 +132,7 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
           connect,
           hostname: o.hostname,
           logger: o.logger.child({ component: 'agent' }),
+          onSessionMessage: (msg) => node.onSessionMessage(msg),
         });
         await agent.start();
         o.logger.info({ executor: executor.name }, 'agent started');
