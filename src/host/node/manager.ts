@@ -337,6 +337,39 @@ export class Manager {
     );
   }
 
+  /** This manager's Raft id. */
+  get raftId(): RaftId {
+    return this.o.raftId;
+  }
+
+  /**
+   * Hands leadership to the most caught-up recently active voter (leader only) and resolves once this manager
+   * no longer leads; rejects when no voter can take over or the hand-off does not happen within `timeoutMs`.
+   * Used before the leader's own demotion, so that its removal is proposed by the next leader.
+   */
+  async transferLeadership(timeoutMs = this.o.timing.tickMs * this.o.timing.electionTick * 3): Promise<RaftId> {
+    if (!this.isLeader) throw new NotLeaderError(this.raft.leader);
+    const progress = this.raft.status().progress ?? {};
+    let best: RaftId | '' = '';
+    let bestMatch = -1;
+    for (const [id, pr] of Object.entries(progress).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (id === this.o.raftId || !pr.recentActive) continue;
+      if (pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === '') throw new FailedPreconditionError('raft: no other active voter can take over leadership');
+    this.log.info({ to: best }, 'transferring leadership');
+    await this.raft.transferLeadership(best);
+    const deadline = this.o.clock.now() + timeoutMs;
+    while (this.isLeader) {
+      if (this.o.clock.now() > deadline) throw new UnavailableError(`raft: leadership transfer to ${best} did not complete within ${timeoutMs} ms`);
+      await new Promise<void>((r) => this.o.timers.setTimeout(() => r(), 20));
+    }
+    return best;
+  }
+
   private onConfChange(cc: ConfChange): void {
     this.book.apply(cc);
     // A bootstrap voter's entry carries no context: keep what we know of ourselves.

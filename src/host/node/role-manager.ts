@@ -3,9 +3,9 @@
  *
  *   desired MANAGER, observed WORKER ─► observed MANAGER at once (the node then renews its certificate as a
  *                                        manager, starts a manager and joins Raft by itself)
- *   desired WORKER, observed MANAGER ─► remove the member from Raft (a leader removing itself hands leadership
- *                                        off first: the Raft core does it as the removal applies, and the new
- *                                        leader's role manager finishes), then observed WORKER
+ *   desired WORKER, observed MANAGER ─► remove the member from Raft, then observed WORKER; when the member is
+ *                                        this leader itself, leadership is transferred first and the next
+ *                                        leader's role manager does the removal (as SwarmKit does)
  *   node deleted, still in Raft      ─► remove the member
  *
  * Work is driven by node events and retried every `retryMs` (SwarmKit: 5 s) while anything is unfinished
@@ -28,6 +28,10 @@ export interface RoleManagerRaft {
   members(): readonly { raftId: RaftId; nodeId: string }[];
   /** Removes a member (leader only; refused when quorum would be at risk). Resolves once applied. */
   removeMember(raftId: RaftId): Promise<void>;
+  /** This (leader) manager's Raft id. */
+  readonly raftId: RaftId;
+  /** Hands leadership to another voter; resolves once this manager no longer leads. */
+  transferLeadership(): Promise<unknown>;
 }
 
 /** Options of a {@link RoleManager}. */
@@ -193,6 +197,12 @@ export class RoleManager implements LeaderComponent {
       return 'done';
     }
     if (node.spec.desiredRole === NodeRole.WORKER && node.role === NodeRole.MANAGER) {
+      if (member !== undefined && member.raftId === this.o.raft.raftId) {
+        // The leader itself: hand leadership off first; the next leader's role manager removes this member.
+        this.o.logger.info({ nodeId, raftId: member.raftId }, 'this leader is demoted: handing leadership off first');
+        await this.o.raft.transferLeadership();
+        return 'retry';
+      }
       if (member !== undefined) {
         this.o.logger.info({ nodeId, raftId: member.raftId }, 'node demoted: removing it from raft');
         await this.o.raft.removeMember(member.raftId);

@@ -16,6 +16,15 @@ class FakeRaft implements RoleManagerRaft {
   list: { raftId: string; nodeId: string }[] = [];
   removed: string[] = [];
   refuse = false;
+  /** The fake leader is member a1 (node m1). */
+  readonly raftId = 'a1';
+  transfers = 0;
+  leading = true;
+  async transferLeadership(): Promise<void> {
+    if (!this.leading) throw new FailedPreconditionError('not the leader');
+    this.leading = false;
+    this.transfers++;
+  }
   members(): { raftId: string; nodeId: string }[] {
     return this.list;
   }
@@ -173,4 +182,23 @@ test('stopped, it does nothing more', async () => {
   await settle();
   assert.deepEqual(raft.removed, []);
   assert.equal(roleOf(store, 'm2'), NodeRole.MANAGER);
+});
+
+test('demoting the leader itself hands leadership off and leaves the removal to the next leader', async () => {
+  const { store, raft, rm } = setup();
+  await store.update((tx) => {
+    tx.create('nodes', manager('m1'));
+    tx.create('nodes', manager('m2'));
+  });
+  raft.list = [
+    { raftId: 'a1', nodeId: 'm1' },
+    { raftId: 'a2', nodeId: 'm2' },
+  ];
+  rm.start();
+  await setDesired(store, 'm1', NodeRole.WORKER);
+  await settle();
+  assert.equal(raft.transfers, 1);
+  assert.deepEqual(raft.removed, [], 'a leader never proposes its own removal');
+  assert.equal(roleOf(store, 'm1'), NodeRole.MANAGER, 'the next leader finishes the demotion');
+  await rm.stop();
 });
