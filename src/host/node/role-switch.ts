@@ -81,11 +81,6 @@ export class RoleSwitcher {
     this.kick();
   }
 
-  /** Resolves when no step is running and none is due (tests). */
-  async idle(): Promise<void> {
-    while (this.running !== undefined) await this.running;
-  }
-
   /** Stops reacting; resolves once a running step has ended. */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -196,23 +196,38 @@ export class SwarmNode {
    * Raft id and log are forgotten, so that a later promotion joins Raft afresh (a removed id never comes back).
    */
   private async stopManagerRole(): Promise<void> {
-    const m = this.manager;
-    if (m === undefined) return;
-    const control = this.controlServer;
-    const remote = this.remote;
-    this.controlServer = undefined;
-    this.remote = undefined;
-    this.serverIdentity = undefined;
-    await control?.close();
-    await remote?.close();
-    await m.stop();
-    this.manager = undefined;
+    if (this.manager === undefined) return;
+    await this.closeManager();
     delete this.state.raftId;
     this.state.bootstrapper = false;
     this.state.managers = this.state.managers.filter((x) => x.nodeId !== this.identity.nodeId && x.addr !== this.advertiseAddr);
     await writeNodeState(this.o.stateDir, this.state);
     await rm(statePaths(this.o.stateDir).raft, { recursive: true, force: true });
     this.log.info({}, 'manager stopped: this node continues as a worker');
+  }
+
+  /** Closes the control socket, the remote API and the manager (Raft state on disk is kept). */
+  private async closeManager(): Promise<void> {
+    const m = this.manager;
+    const control = this.controlServer;
+    const remote = this.remote;
+    this.controlServer = undefined;
+    this.remote = undefined;
+    this.serverIdentity = undefined;
+    await control?.close().catch(() => undefined);
+    await remote?.close().catch(() => undefined);
+    await m?.stop();
+    this.manager = undefined;
+  }
+
+  /** A promotion's manager start; a failure closes what was started (the Raft id is kept for the retry). */
+  private async startPromotedManager(): Promise<void> {
+    try {
+      await this.startManagerRole();
+    } catch (e) {
+      await this.closeManager();
+      throw e;
+    }
   }
 
   /**
@@ -244,7 +259,7 @@ export class SwarmNode {
       managerRunning: () => this.manager !== undefined,
       managerIsLeader: () => this.manager?.isLeader ?? false,
       renewCertificate: () => this.renewCertificate(),
-      startManager: () => this.startManagerRole(),
+      startManager: () => this.startPromotedManager(),
       stopManager: () => this.stopManagerRole(),
     };
   }
