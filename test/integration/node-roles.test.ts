@@ -184,8 +184,25 @@ test('remove: a manager must be demoted first, a READY node needs force, and the
   );
   const id1 = ids.get(n1)!;
   await assert.rejects(m.control('RemoveNode', { nodeId: id1 }), (e) => controlError(e).includes(`node ${id1} is not down and can't be removed`));
+  // A service with a task on node-1: removing node-1 orphans that task and the slot runs elsewhere.
+  const svc = (
+    await m.control<{ service: Service }>('CreateService', {
+      spec: { annotations: { name: 'before-removal' }, task: { container: { image: 'process', command: ['sleep', '600'] } }, mode: { replicated: { replicas: 3 } } },
+    })
+  ).service;
+  const tasks = async (): Promise<Task[]> => (await m.control<{ tasks: Task[] }>('ListTasks', { filters: { serviceIds: [svc.id] } })).tasks;
+  const onN1 = await waitFor('3 running, one on node-1', 30_000, async () => {
+    const r = (await tasks()).filter((t) => t.status.state === TaskState.RUNNING);
+    return r.length === 3 && r.some((t) => t.nodeId === id1) ? r.find((t) => t.nodeId === id1) : undefined;
+  }, 200);
   await m.control('RemoveNode', { nodeId: id1, force: true });
   assert.equal((await nodes()).some((n) => n.id === id1), false);
+  await waitFor('3 running elsewhere, node-1 task orphaned', 30_000, async () => {
+    const all = await tasks();
+    const r = all.filter((t) => t.status.state === TaskState.RUNNING && t.desiredState === TaskState.RUNNING && t.nodeId !== id1);
+    const orphan = all.find((t) => t.id === onN1.id);
+    return r.length === 3 && orphan?.status.state === TaskState.ORPHANED ? true : undefined;
+  }, 200);
   // node-1's certificate is refused from then on.
   const dir = join(n1.o.stateDir, 'certificates');
   const tls = {

@@ -75,6 +75,9 @@ export interface ManagerOptions {
   onRemoved?: () => void;
 }
 
+/** How long the leader waits for a joining manager's Raft health check, ms (SwarmKit: 5 s). */
+export const JOIN_HEALTH_CHECK_TIMEOUT_MS = 5_000;
+
 /** How long the leader waits for a membership change to apply, ms. */
 export const MEMBERSHIP_CHANGE_TIMEOUT_MS = 25_000;
 
@@ -92,6 +95,8 @@ export class Manager {
   readonly clock: Clock;
   readonly timers: Timers;
   private raft!: RaftNode;
+  private id: RaftId;
+  private raftStarted = false;
   private storage!: DiskRaftStorage;
   private readonly clients = new Map<string, TransportClient>();
   private readonly lastContactMs = new Map<RaftId, number>();
@@ -109,8 +114,23 @@ export class Manager {
     this.timers = o.timers;
     this.store = new Store({ clock: o.clock, rng: o.rng });
     this.ca = new CAService(this.store, { clock: o.clock, rng: o.rng });
+    this.id = o.raftId;
     for (const m of o.knownMembers) this.book.remember(m);
-    this.book.remember({ raftId: o.raftId, nodeId: o.nodeId, addr: o.advertiseAddr });
+    if (this.id !== '') this.book.remember({ raftId: this.id, nodeId: o.nodeId, addr: o.advertiseAddr });
+  }
+
+  /**
+   * Sets the Raft id of a manager created before it joined Raft (its servers listen first, so that the leader
+   * can health-check it and reach it as soon as the membership change applies), with the members the join
+   * reply listed. Only before start().
+   */
+  assignRaftId(raftId: RaftId, members: RaftMemberInfo[]): void {
+    if (this.raftStarted) throw new FailedPreconditionError('assignRaftId: the manager has started already');
+    if (this.id !== '') throw new FailedPreconditionError(`assignRaftId: the manager already has raft id ${this.id}`);
+    if (raftId === '') throw new InvalidArgumentError('assignRaftId: raftId must not be empty');
+    this.id = raftId;
+    for (const m of members) this.book.remember(m);
+    this.book.remember({ raftId, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
   }
 
   /** Registers a leader-only component (started/stopped with leadership). */
@@ -126,13 +146,15 @@ export class Manager {
 
   /** Opens the WAL, recovers the store and starts Raft. */
   async start(): Promise<void> {
+    if (this.id === '') throw new FailedPreconditionError('manager.start: no raft id (join raft and assignRaftId first)');
+    this.raftStarted = true;
     const walLog = { warn: (msg: string, fields?: Record<string, unknown>) => this.log.warn({ ...fields }, msg) };
     const { storage, recovered } = await openRaftStorage(new RealFs(), this.o.raftDir, {}, walLog);
     this.storage = storage;
     const fresh = recovered.snapshot === undefined && recovered.entries.length === 0 && (recovered.hardState?.term ?? 0) === 0;
-    const bootstrap = { ...recovered, ...(fresh && this.o.bootstrap ? { initialVoters: [this.o.raftId] } : {}) };
+    const bootstrap = { ...recovered, ...(fresh && this.o.bootstrap ? { initialVoters: [this.id] } : {}) };
     const config: RaftConfig = {
-      id: this.o.raftId,
+      id: this.id,
       electionTick: this.o.timing.electionTick,
       heartbeatTick: this.o.timing.heartbeatTick,
       preVote: true,
@@ -159,7 +181,7 @@ export class Manager {
         restore: (data) => {
           const env = decodeSnapshotEnvelope(data);
           this.book.load(env.book);
-          this.book.remember({ raftId: this.o.raftId, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
+          this.book.remember({ raftId: this.id, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
           this.store.restore(env.store);
         },
       },
@@ -221,7 +243,7 @@ export class Manager {
     return this.book.list().map((m) => ({
       ...m,
       leader: m.raftId === leader,
-      reachable: m.raftId === this.o.raftId || now - (this.lastContactMs.get(m.raftId) ?? 0) <= recentMs,
+      reachable: m.raftId === this.id || now - (this.lastContactMs.get(m.raftId) ?? 0) <= recentMs,
     }));
   }
 
@@ -229,8 +251,9 @@ export class Manager {
 
   /** Handles ProcessRaftMessage: the sender must be the swarm node its Raft id belongs to. */
   async receive(buf: Uint8Array, ctx: CallContext): Promise<void> {
+    if (this.raft === undefined) throw new UnavailableError('raft: this manager is still starting');
     const m = decodeMessage(buf);
-    if (m.to !== this.o.raftId) throw new InvalidArgumentError(`raft message for member ${m.to} reached member ${this.o.raftId}`);
+    if (m.to !== this.id) throw new InvalidArgumentError(`raft message for member ${m.to} reached member ${this.id}`);
     if (this.book.isRemoved(m.from)) {
       throw new FailedPreconditionError(`raft: member ${m.from} was removed from the cluster`);
     }
@@ -268,7 +291,7 @@ export class Manager {
   leaderClient(): TransportClient {
     const l = this.leaderInfo();
     if (l === undefined || l.addr === '') throw new UnavailableError('raft: no leader is known right now; retry shortly');
-    if (l.raftId === this.o.raftId) throw new FailedPreconditionError('this manager is the leader');
+    if (l.raftId === this.id) throw new FailedPreconditionError('this manager is the leader');
     return this.client(l.addr);
   }
 
@@ -292,6 +315,19 @@ export class Manager {
     if (existing !== undefined) {
       return this.joinResponse(existing.raftId);
     }
+    // The newcomer must answer before it becomes a voter: adding an unreachable member can cost the quorum
+    // (1 → 2 managers needs both), and this also opens the connection Raft will use right after the change.
+    // A fresh connection: a cached one to this address may be backing off after an earlier failure.
+    this.clients.get(addr)?.close();
+    this.clients.delete(addr);
+    await this.client(addr)
+      .healthCheck('Raft', { timeoutMs: JOIN_HEALTH_CHECK_TIMEOUT_MS })
+      .then((r) => {
+        if (r.status !== 'SERVING') throw new Error(`status ${r.status}`);
+      })
+      .catch((e: unknown) => {
+        throw new UnavailableError(`join: the new manager at ${addr} did not answer a Raft health check: ${e instanceof Error ? e.message : String(e)}`);
+      });
     let raftId = newRaftId(this.o.rng.bytes(8));
     while (this.book.get(raftId) !== undefined || this.book.isRemoved(raftId)) raftId = newRaftId(this.o.rng.bytes(8));
     await withTimeout(
@@ -339,7 +375,7 @@ export class Manager {
 
   /** This manager's Raft id. */
   get raftId(): RaftId {
-    return this.o.raftId;
+    return this.id;
   }
 
   /**
@@ -353,7 +389,7 @@ export class Manager {
     let best: RaftId | '' = '';
     let bestMatch = -1;
     for (const [id, pr] of Object.entries(progress).sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (id === this.o.raftId || !pr.recentActive) continue;
+      if (id === this.id || !pr.recentActive) continue;
       if (pr.match > bestMatch) {
         best = id;
         bestMatch = pr.match;
@@ -373,8 +409,8 @@ export class Manager {
   private onConfChange(cc: ConfChange): void {
     this.book.apply(cc);
     // A bootstrap voter's entry carries no context: keep what we know of ourselves.
-    if (cc.id === this.o.raftId && cc.type === 'add') {
-      this.book.remember({ raftId: this.o.raftId, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
+    if (cc.id === this.id && cc.type === 'add') {
+      this.book.remember({ raftId: this.id, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
     }
     this.o.onMembersChanged?.(this.book.list());
     for (const fn of this.memberListeners) {
@@ -384,7 +420,7 @@ export class Manager {
         this.log.error({ err: String(e) }, 'members listener threw');
       }
     }
-    if (cc.type === 'remove' && cc.id === this.o.raftId) {
+    if (cc.type === 'remove' && cc.id === this.id) {
       this.log.warn({ raftId: cc.id }, 'this manager was removed from raft');
       this.o.onRemoved?.();
     }
@@ -403,13 +439,13 @@ export class Manager {
       if (leader && this.stopped) return;
       this.leading = leader;
       if (leader) {
-        this.log.info({ raftId: this.o.raftId }, 'became leader: starting leader components');
+        this.log.info({ raftId: this.id }, 'became leader: starting leader components');
         await this.ensureClusterObject().catch((e) => this.log.error({ err: String(e) }, 'could not write the cluster object'));
         for (const c of this.components) {
           await (async () => c.start())().catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to start'));
         }
       } else {
-        this.log.info({ raftId: this.o.raftId }, 'lost leadership: stopping leader components');
+        this.log.info({ raftId: this.id }, 'lost leadership: stopping leader components');
         for (const c of [...this.components].reverse()) {
           await (async () => c.stop())().catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to stop'));
         }

@@ -160,13 +160,15 @@ export class SwarmNode {
 
   // ------------------------------------------------------------------ manager role (start, promotion, demotion)
 
-  /** Starts the manager role: joins Raft when this node has no Raft id yet, then Raft, the store and servers. */
+  /**
+   * Starts the manager role. A manager without a Raft id listens first and then asks the leader to add it (the
+   * leader health-checks it before the membership change, as SwarmKit does); then Raft starts.
+   */
   private async startManagerRole(bootstrap?: { rootPem: string; rootKeyPem: string }): Promise<void> {
-    if (!this.state.raftId) await this.joinRaft();
     const manager = new Manager({
       nodeId: this.identity.nodeId,
       clusterId: this.identity.clusterId,
-      raftId: this.state.raftId!,
+      raftId: this.state.raftId ?? '',
       advertiseAddr: this.advertiseAddr,
       stateDir: this.o.stateDir,
       raftDir: statePaths(this.o.stateDir).raft,
@@ -187,6 +189,10 @@ export class SwarmNode {
     this.manager = manager;
     this.hooks.onManager?.(manager, this);
     await this.startRemoteServer(manager);
+    if (!this.state.raftId) {
+      await this.joinRaft();
+      manager.assignRaftId(this.state.raftId!, this.state.managers);
+    }
     await manager.start();
     if (this.o.listenControlApi) await this.startControlSocket(manager, this.o.listenControlApi);
   }
