@@ -51,6 +51,7 @@ export interface LeaderComponent {
 export interface ManagerOptions {
   nodeId: string;
   clusterId: string;
+  /** '' for a manager that has not joined Raft yet: {@link Manager.assignRaftId} sets it before start(). */
   raftId: RaftId;
   /** Address other managers reach this one at (host:port). */
   advertiseAddr: string;
@@ -95,17 +96,17 @@ export class Manager {
   readonly clock: Clock;
   readonly timers: Timers;
   private raft!: RaftNode;
-  private id: RaftId;
+  /** True once start() has begun (the Raft id can no longer change). */
   private raftStarted = false;
   private storage!: DiskRaftStorage;
   private readonly clients = new Map<string, TransportClient>();
   private readonly lastContactMs = new Map<RaftId, number>();
   private readonly components: LeaderComponent[] = [];
+  private readonly membersListeners = new Set<() => void>();
   private leading = false;
   private leaderTransition: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly log: Logger;
-  private readonly memberListeners: ((members: RaftMemberInfo[]) => void)[] = [];
 
   constructor(private readonly o: ManagerOptions) {
     this.log = o.logger.child({ component: 'manager' });
@@ -114,9 +115,20 @@ export class Manager {
     this.timers = o.timers;
     this.store = new Store({ clock: o.clock, rng: o.rng });
     this.ca = new CAService(this.store, { clock: o.clock, rng: o.rng });
-    this.id = o.raftId;
     for (const m of o.knownMembers) this.book.remember(m);
-    if (this.id !== '') this.book.remember({ raftId: this.id, nodeId: o.nodeId, addr: o.advertiseAddr });
+    this.book.remember({ raftId: o.raftId, nodeId: o.nodeId, addr: o.advertiseAddr });
+  }
+
+  /** Calls `fn` after every applied membership change (e.g. the dispatcher pushes the new manager list). */
+  addMembersListener(fn: () => void): () => void {
+    this.membersListeners.add(fn);
+    return () => this.membersListeners.delete(fn);
+  }
+
+  /** Registers a leader-only component (started/stopped with leadership). */
+  addLeaderComponent(c: LeaderComponent): void {
+    this.components.push(c);
+    if (this.leading) void (async () => c.start())().catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to start'));
   }
 
   /**
@@ -126,35 +138,24 @@ export class Manager {
    */
   assignRaftId(raftId: RaftId, members: RaftMemberInfo[]): void {
     if (this.raftStarted) throw new FailedPreconditionError('assignRaftId: the manager has started already');
-    if (this.id !== '') throw new FailedPreconditionError(`assignRaftId: the manager already has raft id ${this.id}`);
+    if (this.o.raftId !== '') throw new FailedPreconditionError(`assignRaftId: the manager already has raft id ${this.o.raftId}`);
     if (raftId === '') throw new InvalidArgumentError('assignRaftId: raftId must not be empty');
-    this.id = raftId;
+    this.o.raftId = raftId;
     for (const m of members) this.book.remember(m);
     this.book.remember({ raftId, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
   }
 
-  /** Registers a leader-only component (started/stopped with leadership). */
-  addLeaderComponent(c: LeaderComponent): void {
-    this.components.push(c);
-    if (this.leading) void (async () => c.start())().catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to start'));
-  }
-
-  /** Adds a listener told after every applied membership change (e.g. the dispatcher pushes the manager list). */
-  addMembersListener(fn: (members: RaftMemberInfo[]) => void): void {
-    this.memberListeners.push(fn);
-  }
-
   /** Opens the WAL, recovers the store and starts Raft. */
   async start(): Promise<void> {
-    if (this.id === '') throw new FailedPreconditionError('manager.start: no raft id (join raft and assignRaftId first)');
+    if (this.o.raftId === '') throw new FailedPreconditionError('manager.start: no raft id (join raft and assignRaftId first)');
     this.raftStarted = true;
     const walLog = { warn: (msg: string, fields?: Record<string, unknown>) => this.log.warn({ ...fields }, msg) };
     const { storage, recovered } = await openRaftStorage(new RealFs(), this.o.raftDir, {}, walLog);
     this.storage = storage;
     const fresh = recovered.snapshot === undefined && recovered.entries.length === 0 && (recovered.hardState?.term ?? 0) === 0;
-    const bootstrap = { ...recovered, ...(fresh && this.o.bootstrap ? { initialVoters: [this.id] } : {}) };
+    const bootstrap = { ...recovered, ...(fresh && this.o.bootstrap ? { initialVoters: [this.o.raftId] } : {}) };
     const config: RaftConfig = {
-      id: this.id,
+      id: this.o.raftId,
       electionTick: this.o.timing.electionTick,
       heartbeatTick: this.o.timing.heartbeatTick,
       preVote: true,
@@ -181,7 +182,7 @@ export class Manager {
         restore: (data) => {
           const env = decodeSnapshotEnvelope(data);
           this.book.load(env.book);
-          this.book.remember({ raftId: this.id, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
+          this.book.remember({ raftId: this.o.raftId, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
           this.store.restore(env.store);
         },
       },
@@ -243,7 +244,7 @@ export class Manager {
     return this.book.list().map((m) => ({
       ...m,
       leader: m.raftId === leader,
-      reachable: m.raftId === this.id || now - (this.lastContactMs.get(m.raftId) ?? 0) <= recentMs,
+      reachable: m.raftId === this.o.raftId || now - (this.lastContactMs.get(m.raftId) ?? 0) <= recentMs,
     }));
   }
 
@@ -253,7 +254,7 @@ export class Manager {
   async receive(buf: Uint8Array, ctx: CallContext): Promise<void> {
     if (this.raft === undefined) throw new UnavailableError('raft: this manager is still starting');
     const m = decodeMessage(buf);
-    if (m.to !== this.id) throw new InvalidArgumentError(`raft message for member ${m.to} reached member ${this.id}`);
+    if (m.to !== this.o.raftId) throw new InvalidArgumentError(`raft message for member ${m.to} reached member ${this.o.raftId}`);
     if (this.book.isRemoved(m.from)) {
       throw new FailedPreconditionError(`raft: member ${m.from} was removed from the cluster`);
     }
@@ -291,7 +292,7 @@ export class Manager {
   leaderClient(): TransportClient {
     const l = this.leaderInfo();
     if (l === undefined || l.addr === '') throw new UnavailableError('raft: no leader is known right now; retry shortly');
-    if (l.raftId === this.id) throw new FailedPreconditionError('this manager is the leader');
+    if (l.raftId === this.o.raftId) throw new FailedPreconditionError('this manager is the leader');
     return this.client(l.addr);
   }
 
@@ -373,9 +374,9 @@ export class Manager {
     );
   }
 
-  /** This manager's Raft id. */
+  /** This manager's Raft id ('' until it has joined Raft). */
   get raftId(): RaftId {
-    return this.id;
+    return this.o.raftId;
   }
 
   /**
@@ -389,7 +390,7 @@ export class Manager {
     let best: RaftId | '' = '';
     let bestMatch = -1;
     for (const [id, pr] of Object.entries(progress).sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (id === this.id || !pr.recentActive) continue;
+      if (id === this.o.raftId || !pr.recentActive) continue;
       if (pr.match > bestMatch) {
         best = id;
         bestMatch = pr.match;
@@ -409,18 +410,12 @@ export class Manager {
   private onConfChange(cc: ConfChange): void {
     this.book.apply(cc);
     // A bootstrap voter's entry carries no context: keep what we know of ourselves.
-    if (cc.id === this.id && cc.type === 'add') {
-      this.book.remember({ raftId: this.id, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
+    if (cc.id === this.o.raftId && cc.type === 'add') {
+      this.book.remember({ raftId: this.o.raftId, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
     }
     this.o.onMembersChanged?.(this.book.list());
-    for (const fn of this.memberListeners) {
-      try {
-        fn(this.book.list());
-      } catch (e) {
-        this.log.error({ err: String(e) }, 'members listener threw');
-      }
-    }
-    if (cc.type === 'remove' && cc.id === this.id) {
+    for (const l of this.membersListeners) l();
+    if (cc.type === 'remove' && cc.id === this.o.raftId) {
       this.log.warn({ raftId: cc.id }, 'this manager was removed from raft');
       this.o.onRemoved?.();
     }
@@ -439,13 +434,13 @@ export class Manager {
       if (leader && this.stopped) return;
       this.leading = leader;
       if (leader) {
-        this.log.info({ raftId: this.id }, 'became leader: starting leader components');
+        this.log.info({ raftId: this.o.raftId }, 'became leader: starting leader components');
         await this.ensureClusterObject().catch((e) => this.log.error({ err: String(e) }, 'could not write the cluster object'));
         for (const c of this.components) {
           await (async () => c.start())().catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to start'));
         }
       } else {
-        this.log.info({ raftId: this.id }, 'lost leadership: stopping leader components');
+        this.log.info({ raftId: this.o.raftId }, 'lost leadership: stopping leader components');
         for (const c of [...this.components].reverse()) {
           await (async () => c.stop())().catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to stop'));
         }

@@ -28,12 +28,12 @@ export interface NodeServicesOptions {
 /**
  * The composition root: wires the subsystems into a node.
  * - the control API over the manager's store (it only runs on the leader; the node forwards otherwise);
- * - leader components: the orchestration loop, the role manager and the dispatcher, started and stopped with
- *   leadership (the dispatcher is told about Raft membership changes, to push the manager list);
+ * - leader components: the orchestration loop, the dispatcher and the role manager, started and stopped with
+ *   leadership;
  * - the dispatcher service on every manager: the leader's dispatcher when this manager leads, else a proxy to
  *   the leader (agents may connect to any manager);
  * - the agent on every node, running tasks through its executor; its session messages go to the node, which
- *   follows its observed role (promotion, demotion).
+ *   remembers the manager list and follows its observed role (promotion, demotion).
  */
 export function nodeServices(o: NodeServicesOptions): NodeServices {
   const apis = new WeakMap<Manager, ControlApi>();
@@ -76,9 +76,6 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
             orch = undefined;
           },
         });
-        m.addLeaderComponent(
-          new RoleManager({ store: m.store, timers: m.timers, raft: m, logger: o.logger.child({ component: 'role-manager' }) }),
-        );
         m.addMembersListener(() => dispatcher?.managersChanged());
         m.addLeaderComponent({
           name: 'dispatcher',
@@ -99,6 +96,10 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
             await d?.stop();
           },
         });
+        // Promotion and demotion: observed role and Raft membership follow the desired role (leader only).
+        m.addLeaderComponent(
+          new RoleManager({ store: m.store, timers: m.timers, raft: m, logger: o.logger.child({ component: 'role-manager' }) }),
+        );
       },
       onRemoteServer: (server, m) => {
         const proxy = new DispatcherProxy((): TransportClient | undefined => {
@@ -131,8 +132,8 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
           dispatcher: connect(managers[0] ?? ''),
           connect,
           hostname: o.hostname,
-          logger: o.logger.child({ component: 'agent' }),
           onSessionMessage: (msg) => node.onSessionMessage(msg),
+          logger: o.logger.child({ component: 'agent' }),
         });
         await agent.start();
         o.logger.info({ executor: executor.name }, 'agent started');

@@ -242,11 +242,7 @@ export class SwarmNode {
    */
   onSessionMessage(msg: SessionMessage): void {
     if (this.stopped) return;
-    if (this.manager === undefined && msg.managers.length > 0) {
-      const managers = msg.managers.filter((x) => x.addr !== '' && x.addr !== this.advertiseAddr).map((x) => ({ raftId: '', nodeId: x.nodeId, addr: x.addr }));
-      const key = (l: { addr: string }[]): string => l.map((x) => x.addr).sort().join(',');
-      if (managers.length > 0 && key(managers) !== key(this.state.managers)) void this.saveManagers(managers);
-    }
+    this.rememberManagers(msg.managers);
     if (msg.nodeJson === '') return;
     let role: NodeRole;
     try {
@@ -403,6 +399,14 @@ export class SwarmNode {
       }
     }
     throw lastErr;
+  }
+
+  /** A worker remembers the manager list its session pushes, so that a restart can reach any of them. */
+  rememberManagers(peers: { nodeId: string; addr: string }[]): void {
+    if (this.manager !== undefined || peers.length === 0) return;
+    const next = peers.map((p) => ({ raftId: '', nodeId: p.nodeId, addr: p.addr }));
+    if (JSON.stringify(next) === JSON.stringify(this.state.managers)) return;
+    void this.saveManagers(next);
   }
 
   private async saveManagers(members: RaftMemberInfo[]): Promise<void> {
