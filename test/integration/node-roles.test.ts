@@ -138,6 +138,7 @@ test('promoting a worker: observed role, certificate OU, a manager joined to raf
 });
 
 test('demoting the leader moves leadership, the cluster keeps working, and the old leader runs on as a worker', async () => {
+  await readFile(join(n1.o.stateDir, 'certificates', 'swarm-root-ca.key')); // the bootstrapping manager has one
   await setRole(n2, NodeRole.MANAGER, n1);
   await setRole(n3, NodeRole.MANAGER, n1);
   await waitFor('three managers in raft', 45_000, async () => ((await raftMembers()).length === 3 ? true : undefined), 200);
@@ -172,6 +173,8 @@ test('demoting the leader moves leadership, the cluster keeps working, and the o
     return ts.filter((t) => t.status.state === TaskState.RUNNING).length === 3 ? true : undefined;
   }, 200);
   await waitFor('node-1 worker certificate', 30_000, async () => ((await certOU(n1)) === 'swarm-worker' ? true : undefined), 200);
+  await assert.rejects(readFile(join(n1.o.stateDir, 'certificates', 'swarm-root-ca.key')), { code: 'ENOENT' }, 'a worker keeps no root CA key');
+  await assert.rejects(readFile(join(n1.o.stateDir, 'raft')), { code: 'ENOENT' }, 'nor a raft log');
   await waitFor('node-1 READY as a worker', 30_000, async () => ((await nodeOf(n1)).status.state === NodeStatusState.READY ? true : undefined), 200);
   await n2.control('RemoveService', { serviceId: svc.id });
 });

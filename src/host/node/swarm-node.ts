@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, UnavailableError } from '../api/errors.js';
 import { NodeRole, TABLES, type Cluster, type Node } from '../api/objects.js';
 import {
+  CERTIFICATES_DIR,
   DEFAULT_NODE_CERT_EXPIRY_MS,
   KeyStore,
+  ROOT_KEY_FILE,
   bootstrapClusterCA,
   checkRootAgainstToken,
   generateKeyAndCsr,
@@ -199,7 +201,8 @@ export class SwarmNode {
 
   /**
    * Stops the manager role (demotion or removal from Raft): control socket, remote API, Raft and store; the
-   * Raft id and log are forgotten, so that a later promotion joins Raft afresh (a removed id never comes back).
+   * Raft id and log are forgotten, so that a later promotion joins Raft afresh (a removed id never comes back),
+   * and a root CA key file is deleted.
    */
   private async stopManagerRole(): Promise<void> {
     if (this.manager === undefined) return;
@@ -209,6 +212,8 @@ export class SwarmNode {
     this.state.managers = this.state.managers.filter((x) => x.nodeId !== this.identity.nodeId && x.addr !== this.advertiseAddr);
     await writeNodeState(this.o.stateDir, this.state);
     await rm(statePaths(this.o.stateDir).raft, { recursive: true, force: true });
+    // A worker holds no CA key (the bootstrapping manager kept a copy on disk; the cluster object has it).
+    await rm(join(this.o.stateDir, CERTIFICATES_DIR, ROOT_KEY_FILE), { force: true });
     this.log.info({}, 'manager stopped: this node continues as a worker');
   }
 
