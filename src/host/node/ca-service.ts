@@ -48,7 +48,7 @@ const issuanceName: Record<IssuanceState, string> = {
  * signed with the cluster's root key (held in the replicated cluster object), and the node object is created
  * ACCEPTED with its certificate ISSUED in the same store transaction — so a refused join (bad token, bad CSR)
  * leaves nothing behind. Renewal: a caller with a valid certificate gets a new one for its node id and its
- * current role (a changed desired role is granted at renewal: that is how promotion/demotion reach the cert).
+ * observed role (set by the role manager from the desired role: that is how promotion/demotion reach the cert).
  */
 export class CAService {
   constructor(
@@ -81,7 +81,9 @@ export class CAService {
         const nodeId = ctx.peer!.nodeId;
         const node = tx.get('nodes', nodeId) as Node | undefined;
         if (node === undefined) throw new PermissionDeniedError(`Permission denied: node ${nodeId} was removed from swarm`);
-        const role = node.spec.desiredRole;
+        // The observed role, as SwarmKit's CA does: the role manager sets it once Raft membership follows the
+        // desired role, so a routine renewal during a pending demotion cannot cut a Raft member off early.
+        const role = node.role;
         const cert = signer.issueNodeCertificate(csrPem, { nodeId, role, clusterId: cluster.id, expiryMs });
         tx.update('nodes', {
           ...node,

@@ -51,6 +51,7 @@ export interface LeaderComponent {
 export interface ManagerOptions {
   nodeId: string;
   clusterId: string;
+  /** '' for a manager that has not joined Raft yet: {@link Manager.assignRaftId} sets it before start(). */
   raftId: RaftId;
   /** Address other managers reach this one at (host:port). */
   advertiseAddr: string;
@@ -75,6 +76,9 @@ export interface ManagerOptions {
   onRemoved?: () => void;
 }
 
+/** How long the leader waits for a joining manager's Raft health check, ms (SwarmKit: 5 s). */
+export const JOIN_HEALTH_CHECK_TIMEOUT_MS = 5_000;
+
 /** How long the leader waits for a membership change to apply, ms. */
 export const MEMBERSHIP_CHANGE_TIMEOUT_MS = 25_000;
 
@@ -92,6 +96,8 @@ export class Manager {
   readonly clock: Clock;
   readonly timers: Timers;
   private raft!: RaftNode;
+  /** True once start() has begun (the Raft id can no longer change). */
+  private raftStarted = false;
   private storage!: DiskRaftStorage;
   private readonly clients = new Map<string, TransportClient>();
   private readonly lastContactMs = new Map<RaftId, number>();
@@ -127,8 +133,24 @@ export class Manager {
     if (this.leading) void (async () => c.start())().catch((e) => this.log.error({ err: String(e), component: c.name }, 'leader component failed to start'));
   }
 
+  /**
+   * Sets the Raft id of a manager created before it joined Raft (its servers listen first, so that the leader
+   * can health-check it and reach it as soon as the membership change applies), with the members the join
+   * reply listed. Only before start().
+   */
+  assignRaftId(raftId: RaftId, members: RaftMemberInfo[]): void {
+    if (this.raftStarted) throw new FailedPreconditionError('assignRaftId: the manager has started already');
+    if (this.o.raftId !== '') throw new FailedPreconditionError(`assignRaftId: the manager already has raft id ${this.o.raftId}`);
+    if (raftId === '') throw new InvalidArgumentError('assignRaftId: raftId must not be empty');
+    this.o.raftId = raftId;
+    for (const m of members) this.book.remember(m);
+    this.book.remember({ raftId, nodeId: this.o.nodeId, addr: this.o.advertiseAddr });
+  }
+
   /** Opens the WAL, recovers the store and starts Raft. */
   async start(): Promise<void> {
+    if (this.o.raftId === '') throw new FailedPreconditionError('manager.start: no raft id (join raft and assignRaftId first)');
+    this.raftStarted = true;
     const walLog = { warn: (msg: string, fields?: Record<string, unknown>) => this.log.warn({ ...fields }, msg) };
     const { storage, recovered } = await openRaftStorage(new RealFs(), this.o.raftDir, {}, walLog);
     this.storage = storage;
@@ -302,6 +324,19 @@ export class Manager {
     if (existing !== undefined) {
       return this.joinResponse(existing.raftId);
     }
+    // The newcomer must answer before it becomes a voter: adding an unreachable member can cost the quorum
+    // (1 → 2 managers needs both), and this also opens the connection Raft will use right after the change.
+    // A fresh connection: a cached one to this address may be backing off after an earlier failure.
+    this.clients.get(addr)?.close();
+    this.clients.delete(addr);
+    await this.client(addr)
+      .healthCheck('Raft', { timeoutMs: JOIN_HEALTH_CHECK_TIMEOUT_MS })
+      .then((r) => {
+        if (r.status !== 'SERVING') throw new Error(`status ${r.status}`);
+      })
+      .catch((e: unknown) => {
+        throw new UnavailableError(`join: the new manager at ${addr} did not answer a Raft health check: ${e instanceof Error ? e.message : String(e)}`);
+      });
     let raftId = newRaftId(this.o.rng.bytes(8));
     while (this.book.get(raftId) !== undefined || this.book.isRemoved(raftId)) raftId = newRaftId(this.o.rng.bytes(8));
     await withTimeout(
@@ -345,6 +380,39 @@ export class Manager {
       'raft: membership change (remove) was not applied in time',
       this.o.timers,
     );
+  }
+
+  /** This manager's Raft id ('' until it has joined Raft). */
+  get raftId(): RaftId {
+    return this.o.raftId;
+  }
+
+  /**
+   * Hands leadership to the most caught-up recently active voter (leader only) and resolves once this manager
+   * no longer leads; rejects when no voter can take over or the hand-off does not happen within `timeoutMs`.
+   * Used before the leader's own demotion, so that its removal is proposed by the next leader.
+   */
+  async transferLeadership(timeoutMs = this.o.timing.tickMs * this.o.timing.electionTick * 3): Promise<RaftId> {
+    if (!this.isLeader) throw new NotLeaderError(this.raft.leader);
+    const progress = this.raft.status().progress ?? {};
+    let best: RaftId | '' = '';
+    let bestMatch = -1;
+    for (const [id, pr] of Object.entries(progress).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (id === this.o.raftId || !pr.recentActive) continue;
+      if (pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === '') throw new FailedPreconditionError('raft: no other active voter can take over leadership');
+    this.log.info({ to: best }, 'transferring leadership');
+    await this.raft.transferLeadership(best);
+    const deadline = this.o.clock.now() + timeoutMs;
+    while (this.isLeader) {
+      if (this.o.clock.now() > deadline) throw new UnavailableError(`raft: leadership transfer to ${best} did not complete within ${timeoutMs} ms`);
+      await new Promise<void>((r) => this.o.timers.setTimeout(() => r(), 20));
+    }
+    return best;
   }
 
   private onConfChange(cc: ConfChange): void {

@@ -44,9 +44,9 @@ export class MemberBook {
     this.byRaftId.set(cc.id, { raftId: cc.id, nodeId: nodeId || prev?.nodeId || '', addr: addr || prev?.addr || '' });
   }
 
-  /** Records what is known of a member from outside the log (the bootstrap member itself; a join reply). */
+  /** Records what is known of a member from outside the log (the bootstrap member itself; a join reply); an empty Raft id is ignored. */
   remember(m: RaftMemberInfo): void {
-    if (this.removedIds.has(m.raftId)) return;
+    if (m.raftId === '' || this.removedIds.has(m.raftId)) return; // '': a manager that has not joined yet
     const prev = this.byRaftId.get(m.raftId);
     this.byRaftId.set(m.raftId, { raftId: m.raftId, nodeId: m.nodeId || prev?.nodeId || '', addr: m.addr || prev?.addr || '' });
   }

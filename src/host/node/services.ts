@@ -12,6 +12,7 @@ import { defaultRestartPolicy } from '../../plugins/restart/index.js';
 import { instrumentExecutor } from './executor-hooks.js';
 import type { NodeMetrics } from './metrics.js';
 import { LOGS_ADDR_LABEL, TaskLogServer, taskLogs } from './task-logs.js';
+import { RoleManager } from './role-manager.js';
 import type { ControlDispatch, SwarmNode, SwarmNodeHooks } from './swarm-node.js';
 
 /** What a swarmhost process runs besides Raft and the store: the control API, leader components, the agent. */
@@ -42,10 +43,12 @@ export interface NodeServicesOptions {
 /**
  * The composition root: wires the subsystems into a node.
  * - the control API over the manager's store (it only runs on the leader; the node forwards otherwise);
- * - leader components: the orchestration loop and the dispatcher, started and stopped with leadership;
+ * - leader components: the orchestration loop, the dispatcher and the role manager, started and stopped with
+ *   leadership;
  * - the dispatcher service on every manager: the leader's dispatcher when this manager leads, else a proxy to
  *   the leader (agents may connect to any manager);
- * - the agent on every node, running tasks through its executor.
+ * - the agent on every node, running tasks through its executor; its session messages go to the node, which
+ *   remembers the manager list and follows its observed role (promotion, demotion).
  */
 export function nodeServices(o: NodeServicesOptions): NodeServices {
   const apis = new WeakMap<Manager, ControlApi>();
@@ -126,6 +129,10 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
             await d?.stop();
           },
         });
+        // Promotion and demotion: observed role and Raft membership follow the desired role (leader only).
+        m.addLeaderComponent(
+          new RoleManager({ store: m.store, timers: m.timers, raft: m, logger: o.logger.child({ component: 'role-manager' }) }),
+        );
       },
       onRemoteServer: (server, m) => {
         const proxy = new DispatcherProxy((): TransportClient | undefined => {
@@ -187,7 +194,7 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
           dispatcher: connect(managers[0] ?? ''),
           connect,
           hostname: o.hostname,
-          onSessionMessage: (msg) => node.rememberManagers(msg.managers),
+          onSessionMessage: (msg) => node.onSessionMessage(msg),
           logger: o.logger.child({ component: 'agent' }),
         });
         await agent.start();

@@ -1,12 +1,14 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, UnavailableError } from '../api/errors.js';
-import { NodeRole, TABLES, type Cluster } from '../api/objects.js';
+import { NodeRole, TABLES, type Cluster, type Node } from '../api/objects.js';
 import {
+  CERTIFICATES_DIR,
   DEFAULT_NODE_CERT_EXPIRY_MS,
   KeyStore,
+  ROOT_KEY_FILE,
   bootstrapClusterCA,
   checkRootAgainstToken,
   generateKeyAndCsr,
@@ -27,10 +29,12 @@ import {
   type ControlRequest,
   type ControlResponse,
 } from '../transport/index.js';
+import type { SessionMessage } from '../transport/messages.js';
 import { CertRenewer } from './cert-renewer.js';
 import type { Logger } from './logger.js';
 import { DEFAULT_RAFT_TIMING, Manager, type RaftTiming } from './manager.js';
 import { newRaftId, type RaftMemberInfo } from './members.js';
+import { RoleSwitcher, type RoleSwitchHost } from './role-switch.js';
 import { readNodeState, statePaths, writeNodeState, type NodeState } from './state.js';
 
 /** Executes a control API call on the leader. Provided by the control API module. */
@@ -88,6 +92,7 @@ export class SwarmNode {
   private readonly log: Logger;
   private stopped = false;
   private renewer: CertRenewer | undefined;
+  private roles: RoleSwitcher | undefined;
   advertiseAddr = '';
 
   constructor(
@@ -140,32 +145,8 @@ export class SwarmNode {
     }
     this.log.info({ nodeId: this.identity.nodeId, role: NodeRole[this.identity.role], clusterId: this.identity.clusterId }, 'node identity');
 
-    if (this.identity.role === NodeRole.MANAGER) {
-      if (!this.state.raftId) await this.joinRaft();
-      const manager = new Manager({
-        nodeId: this.identity.nodeId,
-        clusterId: this.identity.clusterId,
-        raftId: this.state.raftId!,
-        advertiseAddr: this.advertiseAddr,
-        stateDir: this.o.stateDir,
-        raftDir: statePaths(this.o.stateDir).raft,
-        timing: this.o.timing ?? DEFAULT_RAFT_TIMING,
-        timers: this.timers,
-        clock: this.timers,
-        rng: this.rng,
-        logger: this.log,
-        clientTls: () => this.clientTls(),
-        knownMembers: this.state.managers.filter((m) => m.raftId !== ''),
-        ...(bootstrap ? { bootstrap: { root: { certPem: bootstrap.rootPem, keyPem: bootstrap.rootKeyPem }, nodeCertPem: this.material.certPem } } : {}),
-        onMembersChanged: (members) => void this.saveManagers(members),
-        onRemoved: () => this.log.warn({}, 'removed from raft: this node no longer acts as a manager'),
-      });
-      this.manager = manager;
-      this.hooks.onManager?.(manager, this);
-      await this.startRemoteServer(manager);
-      await manager.start();
-      if (this.o.listenControlApi) await this.startControlSocket(manager, this.o.listenControlApi);
-    }
+    this.roles = new RoleSwitcher({ host: this.roleSwitchHost(), timers: this.timers, logger: this.log.child({ component: 'role-switch' }) });
+    if (this.identity.role === NodeRole.MANAGER) await this.startManagerRole(bootstrap);
     this.renewer = new CertRenewer({
       timers: this.timers,
       rng: this.rng,
@@ -179,11 +160,123 @@ export class SwarmNode {
     this.log.info({ addr: this.advertiseAddr, control: this.o.listenControlApi ?? null }, 'node started');
   }
 
+  // ------------------------------------------------------------------ manager role (start, promotion, demotion)
+
+  /**
+   * Starts the manager role. A manager without a Raft id listens first and then asks the leader to add it (the
+   * leader health-checks it before the membership change, as SwarmKit does); then Raft starts.
+   */
+  private async startManagerRole(bootstrap?: { rootPem: string; rootKeyPem: string }): Promise<void> {
+    const manager = new Manager({
+      nodeId: this.identity.nodeId,
+      clusterId: this.identity.clusterId,
+      raftId: this.state.raftId ?? '',
+      advertiseAddr: this.advertiseAddr,
+      stateDir: this.o.stateDir,
+      raftDir: statePaths(this.o.stateDir).raft,
+      timing: this.o.timing ?? DEFAULT_RAFT_TIMING,
+      timers: this.timers,
+      clock: this.timers,
+      rng: this.rng,
+      logger: this.log,
+      clientTls: () => this.clientTls(),
+      knownMembers: this.state.managers.filter((m) => m.raftId !== ''),
+      ...(bootstrap ? { bootstrap: { root: { certPem: bootstrap.rootPem, keyPem: bootstrap.rootKeyPem }, nodeCertPem: this.material.certPem } } : {}),
+      onMembersChanged: (members) => void this.saveManagers(members),
+      onRemoved: () => {
+        this.log.warn({}, 'removed from raft: this node no longer acts as a manager');
+        this.roles?.removedFromRaft();
+      },
+    });
+    this.manager = manager;
+    this.hooks.onManager?.(manager, this);
+    await this.startRemoteServer(manager);
+    if (!this.state.raftId) {
+      await this.joinRaft();
+      manager.assignRaftId(this.state.raftId!, this.state.managers);
+    }
+    await manager.start();
+    if (this.o.listenControlApi) await this.startControlSocket(manager, this.o.listenControlApi);
+  }
+
+  /**
+   * Stops the manager role (demotion or removal from Raft): control socket, remote API, Raft and store; the
+   * Raft id and log are forgotten, so that a later promotion joins Raft afresh (a removed id never comes back),
+   * and a root CA key file is deleted.
+   */
+  private async stopManagerRole(): Promise<void> {
+    if (this.manager === undefined) return;
+    await this.closeManager();
+    delete this.state.raftId;
+    this.state.bootstrapper = false;
+    this.state.managers = this.state.managers.filter((x) => x.nodeId !== this.identity.nodeId && x.addr !== this.advertiseAddr);
+    await writeNodeState(this.o.stateDir, this.state);
+    await rm(statePaths(this.o.stateDir).raft, { recursive: true, force: true });
+    // A worker holds no CA key (the bootstrapping manager kept a copy on disk; the cluster object has it).
+    await rm(join(this.o.stateDir, CERTIFICATES_DIR, ROOT_KEY_FILE), { force: true });
+    this.log.info({}, 'manager stopped: this node continues as a worker');
+  }
+
+  /** Closes the control socket, the remote API and the manager (Raft state on disk is kept). */
+  private async closeManager(): Promise<void> {
+    const m = this.manager;
+    const control = this.controlServer;
+    const remote = this.remote;
+    this.controlServer = undefined;
+    this.remote = undefined;
+    this.serverIdentity = undefined;
+    await control?.close().catch(() => undefined);
+    await remote?.close().catch(() => undefined);
+    await m?.stop();
+    this.manager = undefined;
+  }
+
+  /** A promotion's manager start; a failure closes what was started (the Raft id is kept for the retry). */
+  private async startPromotedManager(): Promise<void> {
+    try {
+      await this.startManagerRole();
+    } catch (e) {
+      await this.closeManager();
+      throw e;
+    }
+  }
+
+  /**
+   * Called with every session message the agent receives: remembers the pushed manager list (workers use it
+   * to renew certificates) and follows the node's observed role (promotion, demotion).
+   */
+  onSessionMessage(msg: SessionMessage): void {
+    if (this.stopped) return;
+    this.rememberManagers(msg.managers);
+    if (msg.nodeJson === '') return;
+    let role: NodeRole;
+    try {
+      role = (JSON.parse(msg.nodeJson) as Node).role;
+    } catch (e) {
+      this.log.warn({ err: String(e) }, 'session message: node object is not JSON');
+      return;
+    }
+    this.roles?.observe(role);
+  }
+
+  /** The role switcher's view of this node. */
+  private roleSwitchHost(): RoleSwitchHost {
+    return {
+      certRole: () => this.identity.role,
+      managerRunning: () => this.manager !== undefined,
+      managerIsLeader: () => this.manager?.isLeader ?? false,
+      renewCertificate: () => this.renewCertificate(),
+      startManager: () => this.startPromotedManager(),
+      stopManager: () => this.stopManagerRole(),
+    };
+  }
+
   /** Stops everything this node started (bounded: servers cut calls after their grace). */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     await this.hooks.onStopping?.(this);
+    await this.roles?.stop();
     this.renewer?.stop();
     await this.controlServer?.close();
     await this.remote?.close();
