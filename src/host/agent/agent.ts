@@ -17,6 +17,7 @@ import { hostname as osHostname } from 'node:os';
 import { InvalidArgumentError, PermissionDeniedError } from '../api/errors.js';
 import { TaskState, type NodeDescription, type Task, type TaskStatus } from '../api/objects.js';
 import type { Rng, TimerHandle, Timers } from '../env/index.js';
+import type { Fs } from '../env/fs.js';
 import { Backoff } from '../transport/backoff.js';
 import type { AssignmentsMessage, SessionMessage, WeightedPeer } from '../transport/messages.js';
 import type { DispatcherClient } from './dispatcher-client.js';
@@ -82,6 +83,8 @@ export interface AgentOptions {
    */
   onSessionMessage?: (m: SessionMessage) => void;
   limits?: Partial<AgentLimits>;
+  /** File-system seam for the task table (the deterministic simulation passes a SimFs); default node:fs. */
+  fs?: Fs;
 }
 
 interface TaskEntry {
@@ -151,7 +154,7 @@ export class Agent {
   /** Opens the task table, re-attaches persisted tasks, and starts the session loop. */
   async start(): Promise<void> {
     if (this.loop) throw new InvalidArgumentError('agent.start: already started');
-    this.db = await TaskDb.open(this.o.stateDir);
+    this.db = await TaskDb.open(this.o.stateDir, this.o.fs);
     for (const record of this.db.list()) this.createEntry(record.task);
     await Promise.all([...this.tasks.values()].map((e) => e.ready));
     this.loop = this.sessionLoop();
