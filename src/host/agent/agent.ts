@@ -74,6 +74,11 @@ export interface AgentOptions {
   dispatcher: DispatcherClient;
   /** Makes a client for another manager address (failover). Without it the agent stays on `dispatcher`. */
   connect?: (addr: string) => DispatcherClient;
+  /**
+   * The managers known before any session (e.g. the list the node layer persisted): failover candidates until
+   * a session pushes a fresh list. Without it, an agent whose first manager is down never finds another.
+   */
+  managers?: readonly WeightedPeer[];
   logger: AgentLogger;
   /** Hostname reported in the description (default: the executor's, else the OS hostname). */
   hostname?: string;
@@ -124,6 +129,7 @@ export class Agent {
       if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`agent.limits.${k}: must be a positive number, got ${v}`);
     }
     this.client = o.dispatcher;
+    this.managerList = (o.managers ?? []).map((m) => ({ ...m }));
   }
 
   /** Current session id ('' while not connected). */

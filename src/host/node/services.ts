@@ -123,6 +123,7 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
           stateDir: node.o.stateDir,
           dispatcher: connect(managers[0] ?? ''),
           connect,
+          managers: managers.map((addr) => ({ nodeId: '', addr, weight: 10 })),
           hostname: o.hostname,
           logger: o.logger.child({ component: 'agent' }),
         });

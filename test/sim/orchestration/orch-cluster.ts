@@ -340,6 +340,7 @@ export class OrchSim {
       fs: w.fs,
       dispatcher: connect(first),
       connect,
+      managers,
       logger: new TraceLogger((l) => this.trace(l), `${w.nodeId.slice(0, 8)}#${w.incarnation} agent`),
     });
     w.agent = agent;

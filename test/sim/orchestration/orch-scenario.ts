@@ -171,9 +171,12 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
     const bad = checkDesiredUniqueness(v.tasks, new Map(v.services.map((s) => [s.id, s])));
     if (bad !== undefined) throw new SimViolation(`t=${sim.nowMs()}ms: ${bad}`);
   };
-  const control = (method: string, req: unknown, what: string): void => {
+  const control = (method: string, req: unknown, what: string, counter: 'servicesCreated' | 'servicesRemoved' | 'scales'): void => {
     void sim.control(method, req).then(
-      () => sim.trace(`control ${what} ok`),
+      () => {
+        res[counter]++;
+        sim.trace(`control ${what} ok`);
+      },
       (e: unknown) => sim.trace(`control ${what} failed: ${e instanceof Error ? e.message : String(e)}`),
     );
   };
@@ -185,38 +188,34 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
       const workersList = [...sim.workers.values()];
       const managers = [...sim.cluster.members.values()];
       const services = leaderView()?.services ?? [];
-      if (roll < 0.3) {
+      if (roll < 0.3 || (roll >= 0.91 && roll < 0.93)) {
         await sim.run(1 + r.int(2_000));
       } else if (roll < 0.42) {
         if (services.length < 8) {
           const name = `svc${svcNo++}`;
           const replicas = r.int(7);
-          res.servicesCreated++;
-          control('CreateService', { spec: { annotations: { name, labels: {} }, task: { container: { image: 'busybox' } }, mode: { replicated: { replicas } } } }, `create ${name} x${replicas}`);
+          control('CreateService', { spec: { annotations: { name, labels: {} }, task: { container: { image: 'busybox' } }, mode: { replicated: { replicas } } } }, `create ${name} x${replicas}`, 'servicesCreated');
         }
         await sim.run(1 + r.int(50));
       } else if (roll < 0.47) {
         if (services.length < 8) {
           const name = `svc${svcNo++}`;
-          res.servicesCreated++;
-          control('CreateService', { spec: { annotations: { name, labels: {} }, task: { container: { image: 'busybox' } }, mode: { global: {} } } }, `create global ${name}`);
+          control('CreateService', { spec: { annotations: { name, labels: {} }, task: { container: { image: 'busybox' } }, mode: { global: {} } } }, `create global ${name}`, 'servicesCreated');
         }
         await sim.run(1 + r.int(50));
       } else if (roll < 0.59) {
         const s = pick(services.filter(isReplicated));
         if (s !== undefined) {
           const replicas = r.int(9);
-          res.scales++;
           const spec = structuredClone(s.spec) as Service['spec'];
           (spec.mode as { replicated: { replicas: number } }).replicated.replicas = replicas;
-          control('UpdateService', { serviceId: s.id, serviceVersion: s.meta.version, spec }, `scale ${s.spec.annotations.name} to ${replicas}`);
+          control('UpdateService', { serviceId: s.id, serviceVersion: s.meta.version, spec }, `scale ${s.spec.annotations.name} to ${replicas}`, 'scales');
         }
         await sim.run(1 + r.int(50));
       } else if (roll < 0.65) {
         const s = pick(services);
         if (s !== undefined) {
-          res.servicesRemoved++;
-          control('RemoveService', { serviceId: s.id }, `remove ${s.spec.annotations.name}`);
+          control('RemoveService', { serviceId: s.id }, `remove ${s.spec.annotations.name}`, 'servicesRemoved');
         }
         await sim.run(1 + r.int(50));
       } else if (roll < 0.73) {
@@ -234,13 +233,13 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
       } else if (roll < 0.87) {
         const w = pick(workersList.filter((x) => x.cut));
         if (w !== undefined) sim.setCut(w, false);
-      } else if (roll < 0.91) {
+      } else if (roll < 0.9) {
         const l = sim.cluster.leader();
         if (l !== undefined) {
           res.managerCrashes++;
           sim.crashManager(l.id);
         }
-      } else if (roll < 0.93) {
+      } else if (roll < 0.91) {
         const m = pick(managers.filter((x) => x.alive));
         if (m !== undefined) {
           res.managerCrashes++;
@@ -261,7 +260,12 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
     // stays down so that the DOWN-node properties are checked too.
     res.simulatedMs = sim.nowMs();
     sim.healAll();
-    for (const m of sim.cluster.members.values()) if (!m.alive) await sim.restartManager(m.id);
+    // In a third of the runs one manager stays down (two of three keep quorum): agents must find the others.
+    const managerDown = r.next() < 1 / 3 ? pick([...sim.cluster.members.values()]) : undefined;
+    for (const m of sim.cluster.members.values()) {
+      if (m === managerDown) sim.crashManager(m.id);
+      else if (!m.alive) await sim.restartManager(m.id);
+    }
     const keepDown = r.next() < 1 / 3 ? pick([...sim.workers.values()]) : undefined;
     for (const w of sim.workers.values()) {
       if (w === keepDown) await sim.crashAgent(w, true);
