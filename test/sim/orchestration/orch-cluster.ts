@@ -365,7 +365,7 @@ export class OrchSim {
       w.engine = new SimEngine(this.timers);
     }
     // The old process must not act any more: stop its loops (its disk writes, if any, go to a crashed fs).
-    await agent?.stop().catch(() => undefined);
+    if (agent) await this.drive(agent.stop(), 60_000, `stopping the crashed agent of ${w.nodeId}`);
   }
 
   /** Cuts a worker off from every manager (or reconnects it). */
@@ -482,20 +482,44 @@ export class OrchSim {
     }
   }
 
-  /** Stops everything (end of a run): agents, leader components, Raft. */
+  /**
+   * Awaits `p` while simulated time passes (a promise that needs timers would otherwise never settle: time
+   * only moves inside run()). Throws a violation when it is still pending after `boundMs`; a rejection is ignored.
+   */
+  async drive(p: Promise<unknown>, boundMs: number, what: string): Promise<void> {
+    let done = false;
+    p.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    await settle();
+    const end = this.timers.now() + boundMs;
+    while (!done) {
+      if (this.timers.now() >= end) throw new SimViolation(`${what} did not finish within ${boundMs} ms of simulated time`);
+      await this.cluster.run(10);
+    }
+  }
+
+  /** Stops everything (end of a run): agents, leader components, Raft — driving time until they finished. */
   async shutdown(): Promise<void> {
+    const stops: Promise<unknown>[] = [];
     for (const w of this.workers.values()) {
       w.alive = false;
-      await w.agent?.stop().catch(() => undefined);
+      if (w.agent) stops.push(w.agent.stop());
       w.agent = undefined;
     }
+    this.checkConns();
     for (const s of this.services.values()) {
       s.dead = true;
       s.dispatcher?.stop();
-      await s.orch?.stop();
+      if (s.orch) stops.push(s.orch.stop());
     }
-    this.cluster.shutdown();
-    await settle();
+    try {
+      await this.drive(Promise.allSettled(stops), 60_000, 'shutting down');
+    } finally {
+      this.cluster.shutdown();
+      await settle();
+    }
   }
 }
 

@@ -29,6 +29,10 @@ export interface OrchScenarioResult {
   scales: number;
   agentCrashes: number;
   managerCrashes: number;
+  /** Sim processes killed (a task's process exits 137 under the agent). */
+  taskKills: number;
+  /** Node availability changes accepted (drain, pause, active). */
+  availabilityChanges: number;
   leaderStarts: number;
   /** Tasks RUNNING in the store at the end. */
   runningTasks: number;
@@ -71,7 +75,7 @@ export function checkConverged(sim: OrchSim, nodes: readonly Node[], services: r
   const svcById = new Map(services.map((s) => [s.id, s]));
   // Every live worker must have registered again (the faults are over).
   for (const w of sim.workers.values()) {
-    if (w.alive && !eligibleIds.has(w.nodeId)) return `worker ${w.nodeId} is running but its node is ${NodeStatusState[nodeById.get(w.nodeId)?.status.state ?? 0]}`;
+    if (w.alive && nodeById.get(w.nodeId)?.status.state !== NodeStatusState.READY) return `worker ${w.nodeId} is running but its node is ${NodeStatusState[nodeById.get(w.nodeId)?.status.state ?? 0]}`;
     if (!w.alive && nodeById.get(w.nodeId)?.status.state !== NodeStatusState.DOWN) {
       return `worker ${w.nodeId} is down but its node is ${NodeStatusState[nodeById.get(w.nodeId)?.status.state ?? 0]}`;
     }
@@ -155,11 +159,16 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
     scales: 0,
     agentCrashes: 0,
     managerCrashes: 0,
+    taskKills: 0,
+    availabilityChanges: 0,
     leaderStarts: 0,
     runningTasks: 0,
   };
   let svcNo = 0;
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length ? xs[r.int(xs.length)] : undefined);
+  const setAvailability = (n: Node, availability: NodeAvailability): void => {
+    control('UpdateNode', { nodeId: n.id, nodeVersion: n.meta.version, spec: { ...structuredClone(n.spec), availability } }, `node ${n.id} ${NodeAvailability[availability]}`, 'availabilityChanges');
+  };
   const leaderView = () => {
     const l = sim.leaderServices();
     if (l === undefined) return undefined;
@@ -171,7 +180,7 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
     const bad = checkDesiredUniqueness(v.tasks, new Map(v.services.map((s) => [s.id, s])));
     if (bad !== undefined) throw new SimViolation(`t=${sim.nowMs()}ms: ${bad}`);
   };
-  const control = (method: string, req: unknown, what: string, counter: 'servicesCreated' | 'servicesRemoved' | 'scales'): void => {
+  const control = (method: string, req: unknown, what: string, counter: 'servicesCreated' | 'servicesRemoved' | 'scales' | 'availabilityChanges'): void => {
     void sim.control(method, req).then(
       () => {
         res[counter]++;
@@ -251,8 +260,27 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
       } else if (roll < 0.985) {
         const m = pick(managers.filter((x) => x.alive));
         if (m !== undefined) sim.isolateManager(m.id);
-      } else {
+      } else if (roll < 0.99) {
         sim.healAll();
+      } else {
+        // Lossy, duplicating, slow links between managers for a while.
+        sim.cluster.net.faults = { dropRate: r.next() * 0.2, duplicateRate: r.next() * 0.1, minDelayMs: 1, maxDelayMs: 1 + r.int(60) };
+      }
+      // Second roll, for the faults that mostly matter to the orchestrators.
+      const roll2 = r.next();
+      if (roll2 < 0.06) {
+        const w = pick(workersList.filter((x) => x.alive));
+        const id = w ? pick([...w.engine.procs.values()].filter((p) => p.phase === 'running').map((p) => p.taskId)) : undefined;
+        if (w && id !== undefined) {
+          res.taskKills++;
+          w.engine.kill(id, 137, 'killed by the simulation');
+        }
+      } else if (roll2 < 0.1) {
+        const n = pick(leaderView()?.nodes ?? []);
+        if (n !== undefined) setAvailability(n, pick([NodeAvailability.DRAIN, NodeAvailability.PAUSE, NodeAvailability.ACTIVE, NodeAvailability.ACTIVE])!);
+        await sim.run(1 + r.int(50));
+      } else if (roll2 < 0.12) {
+        sim.cluster.net.faults = { dropRate: 0, duplicateRate: 0, minDelayMs: 1, maxDelayMs: 10 };
       }
       continuous();
     }
@@ -270,6 +298,18 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
     for (const w of sim.workers.values()) {
       if (w === keepDown) await sim.crashAgent(w, true);
       else await sim.startAgent(w);
+    }
+    sim.cluster.net.faults = { dropRate: 0, duplicateRate: 0, minDelayMs: 1, maxDelayMs: 10 };
+    // Availability settles: every node ACTIVE except (in a third of the runs) one drained node, whose tasks must
+    // all move. Retried until the leader accepted it (the control call may meet a leader change).
+    const drained = r.next() < 1 / 3 ? pick([...sim.workers.keys()]) : undefined;
+    for (let attempt = 0; ; attempt++) {
+      const v = leaderView();
+      const wrong = v?.nodes.filter((n) => n.spec.availability !== (n.id === drained ? NodeAvailability.DRAIN : NodeAvailability.ACTIVE)) ?? [];
+      if (v !== undefined && wrong.length === 0) break;
+      if (attempt >= 100) throw new SimViolation('node availability could not be settled within 100 s after the faults stopped');
+      for (const n of wrong) setAvailability(n, n.id === drained ? NodeAvailability.DRAIN : NodeAvailability.ACTIVE);
+      await sim.run(1_000);
     }
     const start = sim.timers.now();
     const bound = o.convergeBoundMs ?? 240_000;
