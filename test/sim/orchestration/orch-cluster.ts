@@ -18,7 +18,7 @@ import {
   type Cluster,
   type Node,
 } from '../../../src/host/api/objects.js';
-import { SeededRng, SimFs } from '../../../src/host/env/index.js';
+import { SeededRng, SimFs, type Fs } from '../../../src/host/env/index.js';
 import { Store } from '../../../src/host/store/index.js';
 import { LeaderOrchestration } from '../../../src/host/orchestration/index.js';
 import { Dispatcher } from '../../../src/host/dispatcher/index.js';
@@ -91,6 +91,24 @@ export interface SimWorker {
   cut: boolean;
   /** Agent processes started so far (state-dir stays the same across them). */
   incarnation: number;
+  /** Kills the current agent process's access to the disk (a dead process writes nothing more). */
+  revokeFs: (() => void) | undefined;
+}
+
+/** The disk as one process sees it: every call fails once the process is dead. */
+function processFs(fs: Fs): { fs: Fs; revoke: () => void } {
+  let dead = false;
+  const view = new Proxy(fs, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (dead) return Promise.reject(new Error('EIO: the process that opened this disk is dead'));
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { fs: view, revoke: () => (dead = true) };
 }
 
 /** One open call from an agent to a manager (and through it to the leader's dispatcher). */
@@ -186,6 +204,7 @@ export class OrchSim {
         alive: false,
         cut: false,
         incarnation: 0,
+        revokeFs: undefined,
       });
     }
     let ok = false;
@@ -331,13 +350,15 @@ export class OrchSim {
     // The node layer persists the manager list; the agent starts on one of them (picked at random).
     const first = managers[this.rng.int(managers.length)]!.addr;
     const connect = (addr: string): DispatcherClient => new SimDispatcherClient(this, w, addr);
+    const disk = processFs(w.fs);
+    w.revokeFs = disk.revoke;
     const agent = new Agent({
       nodeId: w.nodeId,
       executor: new SimExecutor({ timers: this.timers, engine: w.engine, hostname: w.nodeId, delays: { prepareMs: 50, startMs: 50, stopMs: 100 } }),
       timers: this.timers,
       rng: this.rng.fork(),
       stateDir: `/workers/${w.nodeId}`,
-      fs: w.fs,
+      fs: disk.fs,
       dispatcher: connect(first),
       connect,
       managers,
@@ -357,6 +378,7 @@ export class OrchSim {
     w.alive = false;
     const agent = w.agent;
     w.agent = undefined;
+    w.revokeFs?.();
     this.checkConns();
     this.trace(`crash ${machine ? 'machine' : 'agent'} ${w.nodeId}`);
     if (machine) {
