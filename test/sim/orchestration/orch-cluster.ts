@@ -332,6 +332,12 @@ export class OrchSim {
     this.checkConns();
   }
 
+  /** Splits the managers into groups that cannot reach each other (agents still reach every manager). */
+  partitionManagers(groups: RaftId[][]): void {
+    this.cluster.net.partition(groups);
+    this.checkConns();
+  }
+
   /** Heals every partition (managers and workers). */
   healAll(): void {
     this.cluster.net.heal();

@@ -33,6 +33,8 @@ export interface OrchScenarioResult {
   taskKills: number;
   /** Node availability changes accepted (drain, pause, active). */
   availabilityChanges: number;
+  /** Service spec changes accepted (rolling updates). */
+  updates: number;
   leaderStarts: number;
   /** Tasks RUNNING in the store at the end. */
   runningTasks: number;
@@ -161,6 +163,7 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
     managerCrashes: 0,
     taskKills: 0,
     availabilityChanges: 0,
+    updates: 0,
     leaderStarts: 0,
     runningTasks: 0,
   };
@@ -180,7 +183,7 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
     const bad = checkDesiredUniqueness(v.tasks, new Map(v.services.map((s) => [s.id, s])));
     if (bad !== undefined) throw new SimViolation(`t=${sim.nowMs()}ms: ${bad}`);
   };
-  const control = (method: string, req: unknown, what: string, counter: 'servicesCreated' | 'servicesRemoved' | 'scales' | 'availabilityChanges'): void => {
+  const control = (method: string, req: unknown, what: string, counter: 'servicesCreated' | 'servicesRemoved' | 'scales' | 'availabilityChanges' | 'updates'): void => {
     void sim.control(method, req).then(
       () => {
         res[counter]++;
@@ -281,6 +284,26 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
         await sim.run(1 + r.int(50));
       } else if (roll2 < 0.12) {
         sim.cluster.net.faults = { dropRate: 0, duplicateRate: 0, minDelayMs: 1, maxDelayMs: 10 };
+      } else if (roll2 < 0.16) {
+        // A spec change (env): a rolling update, stop-first (the default), one task at a time.
+        const s = pick(services);
+        if (s !== undefined) {
+          const spec = structuredClone(s.spec) as Service['spec'];
+          spec.task.container.env = [`GEN=${step}`];
+          control('UpdateService', { serviceId: s.id, serviceVersion: s.meta.version, spec }, `update ${s.spec.annotations.name} env`, 'updates');
+        }
+        await sim.run(1 + r.int(50));
+      } else if (roll2 < 0.18) {
+        // A graceful leader change: the old leader's process lives on, its leader components stop.
+        const l = sim.cluster.leader();
+        const to = pick(managers.filter((m) => m.alive && m !== l).map((m) => m.id));
+        if (l !== undefined && to !== undefined) void l.node!.transferLeadership(to).catch(() => undefined);
+        await sim.run(1 + r.int(50));
+      } else if (roll2 < 0.2) {
+        // Managers split 1 | 2 (agents still reach every manager): a minority leader lingers until check-quorum.
+        const ids = managers.map((m) => m.id);
+        const lone = pick(ids)!;
+        sim.partitionManagers([[lone], ids.filter((x) => x !== lone)]);
       }
       continuous();
     }
