@@ -587,6 +587,11 @@ export class LeaderOrchestration {
       const step = stepUpdater(prev, { service, slots, tasks, nodes }, nowMs, this.caps);
       if (step.error) this.log.error('rolling update', { serviceId, error: step.error });
       updater = step.nextState;
+      // Slots a cancelled or paused run had dispatched stop-first: their new tasks start behind the old ones.
+      for (const d of step.actions.delayedStarts) {
+        this.supervisor.arm(serviceId, d);
+        this.armRestartTimer(d.notBeforeMs);
+      }
       plan = mergePlans(plan, step.actions);
       if (step.wakeAtMs !== undefined) this.armUpdaterTimer(serviceId, step.wakeAtMs);
     }

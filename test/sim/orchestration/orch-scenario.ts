@@ -66,6 +66,13 @@ export function checkDesiredUniqueness(tasks: readonly Task[], services: Readonl
   return undefined;
 }
 
+/** Compact listing of tasks for a violation message: slot@node state/desired (message). */
+function describeTasks(tasks: readonly Task[], nodes: ReadonlyMap<string, Node>): string {
+  return tasks
+    .map((t) => `${t.slot}@${t.nodeId.slice(0, 8) || '-'}${t.nodeId ? `(${NodeStatusState[nodes.get(t.nodeId)?.status.state ?? 0]},${NodeAvailability[nodes.get(t.nodeId)?.spec.availability ?? 0]})` : ''} ${TaskState[t.status.state]}/${TaskState[t.desiredState]} "${t.status.message}${t.status.err ? ': ' + t.status.err : ''}" v${t.specVersion}`)
+    .join('; ');
+}
+
 /**
  * The converged state's properties, on the leader's store and the live machines; returns the first one
  * broken (undefined = converged).
@@ -88,7 +95,7 @@ export function checkConverged(sim: OrchSim, nodes: readonly Node[], services: r
     const name = s.spec.annotations.name;
     if (isReplicated(s)) {
       const want = (s.spec.mode as { replicated: { replicas: number } }).replicated.replicas;
-      if (mine.length !== want) return `service ${name}: ${mine.length} RUNNING tasks on eligible nodes, want ${want}`;
+      if (mine.length !== want) return `service ${name}: ${mine.length} RUNNING tasks on eligible nodes, want ${want}; its tasks: ${describeTasks(tasks.filter((t) => t.serviceId === s.id), nodeById)}`;
       const slots = new Set(mine.map((t) => t.slot));
       if (slots.size !== want) return `service ${name}: RUNNING tasks share slots (${mine.map((t) => t.slot).join(',')})`;
     } else if (isGlobal(s)) {
