@@ -69,7 +69,7 @@ export function checkDesiredUniqueness(tasks: readonly Task[], services: Readonl
 /** Compact listing of tasks for a violation message: slot@node state/desired (message). */
 function describeTasks(tasks: readonly Task[], nodes: ReadonlyMap<string, Node>): string {
   return tasks
-    .map((t) => `${t.slot}@${t.nodeId.slice(0, 8) || '-'}${t.nodeId ? `(${NodeStatusState[nodes.get(t.nodeId)?.status.state ?? 0]},${NodeAvailability[nodes.get(t.nodeId)?.spec.availability ?? 0]})` : ''} ${TaskState[t.status.state]}/${TaskState[t.desiredState]} "${t.status.message}${t.status.err ? ': ' + t.status.err : ''}" v${t.specVersion}`)
+    .map((t) => `${t.id.slice(0, 6)} ${t.slot}@${t.nodeId.slice(0, 8) || '-'}${t.nodeId ? `(${NodeStatusState[nodes.get(t.nodeId)?.status.state ?? 0]},${NodeAvailability[nodes.get(t.nodeId)?.spec.availability ?? 0]})` : ''} ${TaskState[t.status.state]}/${TaskState[t.desiredState]} "${t.status.message}${t.status.err ? ': ' + t.status.err : ''}" v${t.specVersion}`)
     .join('; ');
 }
 
@@ -188,7 +188,11 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
     const v = leaderView();
     if (v === undefined) return;
     const bad = checkDesiredUniqueness(v.tasks, new Map(v.services.map((s) => [s.id, s])));
-    if (bad !== undefined) throw new SimViolation(`t=${sim.nowMs()}ms: ${bad}`);
+    if (bad !== undefined) {
+      const ids = new Set(bad.match(/[a-z0-9]{25}/g) ?? []);
+      const involved = v.tasks.filter((t) => ids.has(t.serviceId));
+      throw new SimViolation(`t=${sim.nowMs()}ms: ${bad}; the service's tasks: ${describeTasks(involved, new Map(v.nodes.map((n) => [n.id, n])))}`);
+    }
   };
   const control = (method: string, req: unknown, what: string, counter: 'servicesCreated' | 'servicesRemoved' | 'scales' | 'availabilityChanges' | 'updates'): void => {
     void sim.control(method, req).then(
