@@ -578,6 +578,13 @@ export class LeaderOrchestration {
       });
       plan = mergePlans({ ...plan, restart: [] }, r.plan);
       if (r.wakeAtMs !== undefined) this.armRestartTimer(r.wakeAtMs);
+      // Tasks the supervisor just stopped (and replaced) are not the updater's any more: it would replace them
+      // a second time in the same slot (found by the orchestration simulation: a task killed during a rolling
+      // update got two successors).
+      const stopped = new Set(r.plan.setDesired.filter((d) => d.desiredState >= TaskState.SHUTDOWN).map((d) => d.taskId));
+      if (plan.updaterSlots && stopped.size > 0) {
+        plan.updaterSlots = plan.updaterSlots.map((ids) => ids.filter((id) => !stopped.has(id))).filter((ids) => ids.length > 0);
+      }
     }
     let updater: UpdaterState | undefined;
     if (service && plan.updaterSlots && !isJobKind(kind)) {
