@@ -45,6 +45,8 @@ export class WriteBatcher {
   private timer: TimerHandle | undefined;
   private inFlight = false;
   private stopped = false;
+  /** The last flush had writes that failed and were queued again. */
+  private lastFlushFailed = false;
   /** Store batches written so far (observability and tests). */
   batchesWritten = 0;
 
@@ -88,7 +90,8 @@ export class WriteBatcher {
 
   private kick(): void {
     if (this.stopped || this.inFlight) return;
-    if (this.queued >= this.o.maxItems) {
+    // After a failed write, retries wait for the timer even with a full queue: never a loop of failing writes.
+    if (this.queued >= this.o.maxItems && !this.lastFlushFailed) {
       if (this.timer) this.o.timers.clearTimeout(this.timer);
       this.timer = undefined;
       void this.flush();
@@ -111,6 +114,17 @@ export class WriteBatcher {
     this.nodes = new Map();
     this.tasks = new Map();
     const nodeWaiters: QueuedNode['waiters'][] = [];
+    const taskEntries = [...tasks];
+    let requeued = 0;
+    // A status report that could not be written is queued again (unless a newer one for the task arrived): the
+    // agent sent it once and re-reports only on a new session, so dropping it left the task at its old state in
+    // the store for good (found by the orchestration simulation, during a leadership transfer).
+    const requeue = (i: number): void => {
+      const [taskId, u] = taskEntries[i]!;
+      if (this.stopped || this.tasks.has(taskId)) return;
+      this.tasks.set(taskId, u);
+      requeued++;
+    };
     try {
       const result = await this.o.store.batch((b) => {
         for (const [nodeId, q] of nodes) {
@@ -126,15 +140,20 @@ export class WriteBatcher {
         for (const w of ws) err ? w.reject(err) : w.resolve();
       });
       for (const f of result.failed) {
-        if (f.index >= nodeWaiters.length) this.o.logger.warn({ err: f.error.message }, 'dispatcher: task status write failed');
+        if (f.index >= nodeWaiters.length) {
+          this.o.logger.warn({ err: f.error.message }, 'dispatcher: task status write failed; retrying');
+          requeue(f.index - nodeWaiters.length);
+        }
       }
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       this.o.logger.error({ err: e.message }, 'dispatcher: batch write failed');
       for (const ws of nodeWaiters) for (const w of ws) w.reject(e);
+      taskEntries.forEach((_, i) => requeue(i));
     } finally {
       this.inFlight = false;
     }
+    this.lastFlushFailed = requeued > 0;
     if (this.queued > 0) this.kick();
   }
 }
