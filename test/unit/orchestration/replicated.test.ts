@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NodeAvailability, NodeStatusState, TaskState } from '../../../src/host/api/index.js';
+import { NodeAvailability, NodeStatusState, TaskState, UnavailableError } from '../../../src/host/api/index.js';
+import { WRITE_RETRY_DELAY_MS } from '../../../src/host/orchestration/index.js';
 import { World, serviceObj } from './harness.js';
 
 async function threeNodes(w: World): Promise<void> {
@@ -132,5 +133,28 @@ test('a task that fails in the same pass as a spec change gets one successor, no
     'one v2 task running',
   );
   assert.equal(maxLive, 1, 'the slot never had two live tasks');
+  await w.stop();
+});
+
+test('a reconcile whose write failed (not out of sequence) is retried after WRITE_RETRY_DELAY_MS', async () => {
+  // Found by the orchestration simulation: a service created just before a leadership transfer refused every
+  // proposal never got tasks, since the failed plan was only logged.
+  const w = new World();
+  await threeNodes(w);
+  const local = (w.store as unknown as { proposer: { propose(d: Uint8Array): Promise<void> } }).proposer;
+  let count = 0;
+  let refuse = -1;
+  w.store.setProposer({
+    propose: (d) => (++count === refuse ? Promise.reject(new UnavailableError('raft: leadership transfer in progress')) : local.propose(d)),
+  });
+  w.start();
+  await w.advance(50);
+  // The proposal right after the service's own creation (the reconcile creating its tasks) is refused.
+  refuse = count + 2;
+  await w.createService(serviceObj('web', { replicas: 2 }));
+  await w.advance(200);
+  assert.ok(count >= refuse, 'the reconcile proposed');
+  assert.equal(w.tasks('web').length, 0, 'the first reconcile was refused');
+  await w.until(() => w.tasks('web').length === 2, WRITE_RETRY_DELAY_MS + 500, 'tasks after the retry');
   await w.stop();
 });
