@@ -51,6 +51,8 @@ export interface SimClusterOptions {
   snapshotInterval?: number;
   /** Record a trace of events (for replaying a failing seed). */
   trace?: boolean;
+  /** Told on every role change of a member's Raft node (true = became leader), as a real manager's onSoftState. */
+  onRole?: (id: RaftId, leader: boolean) => void;
 }
 
 /**
@@ -151,6 +153,7 @@ export class SimCluster {
       proposalTimeoutMs: 5_000,
       onSoftState: (s) => {
         if (s.role === Role.Leader) this.onLeader(id, node!);
+        this.o.onRole?.(id, s.role === Role.Leader);
       },
       onFatal: (err) => this.fail(`member ${id} driver failed: ${String(err)}`),
     });

@@ -17,6 +17,7 @@ import { hostname as osHostname } from 'node:os';
 import { InvalidArgumentError, PermissionDeniedError } from '../api/errors.js';
 import { TaskState, type NodeDescription, type Task, type TaskStatus } from '../api/objects.js';
 import type { Rng, TimerHandle, Timers } from '../env/index.js';
+import type { Fs } from '../env/fs.js';
 import { Backoff } from '../transport/backoff.js';
 import type { AssignmentsMessage, SessionMessage, WeightedPeer } from '../transport/messages.js';
 import type { DispatcherClient } from './dispatcher-client.js';
@@ -73,6 +74,11 @@ export interface AgentOptions {
   dispatcher: DispatcherClient;
   /** Makes a client for another manager address (failover). Without it the agent stays on `dispatcher`. */
   connect?: (addr: string) => DispatcherClient;
+  /**
+   * The managers known before any session (e.g. the list the node layer persisted): failover candidates until
+   * a session pushes a fresh list. Without it, an agent whose first manager is down never finds another.
+   */
+  managers?: readonly WeightedPeer[];
   logger: AgentLogger;
   /** Hostname reported in the description (default: the executor's, else the OS hostname). */
   hostname?: string;
@@ -82,6 +88,8 @@ export interface AgentOptions {
    */
   onSessionMessage?: (m: SessionMessage) => void;
   limits?: Partial<AgentLimits>;
+  /** File-system seam for the task table (the deterministic simulation passes a SimFs); default node:fs. */
+  fs?: Fs;
 }
 
 interface TaskEntry {
@@ -121,6 +129,7 @@ export class Agent {
       if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`agent.limits.${k}: must be a positive number, got ${v}`);
     }
     this.client = o.dispatcher;
+    this.managerList = (o.managers ?? []).map((m) => ({ ...m }));
   }
 
   /** Current session id ('' while not connected). */
@@ -151,7 +160,7 @@ export class Agent {
   /** Opens the task table, re-attaches persisted tasks, and starts the session loop. */
   async start(): Promise<void> {
     if (this.loop) throw new InvalidArgumentError('agent.start: already started');
-    this.db = await TaskDb.open(this.o.stateDir);
+    this.db = await TaskDb.open(this.o.stateDir, this.o.fs);
     for (const record of this.db.list()) this.createEntry(record.task);
     await Promise.all([...this.tasks.values()].map((e) => e.ready));
     this.loop = this.sessionLoop();

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { DataLossError } from '../api/errors.js';
 import type { Task, TaskStatus } from '../api/objects.js';
 import type { TaskHandle } from './executor.js';
+import type { Fs } from '../env/fs.js';
 
 /** One task as the worker remembers it. */
 export interface TaskRecord {
@@ -31,16 +32,23 @@ export class TaskDb {
   private writing: Promise<void> | undefined;
   private dirty = false;
 
-  private constructor(readonly path: string) {}
+  private constructor(
+    readonly path: string,
+    private readonly fs: Fs | undefined,
+  ) {}
 
-  /** Opens (or creates empty) `<stateDir>/worker/tasks.json`. A file that does not parse is a DataLossError. */
-  static async open(stateDir: string): Promise<TaskDb> {
+  /**
+   * Opens (or creates empty) `<stateDir>/worker/tasks.json`. A file that does not parse is a DataLossError.
+   * `fs`: the file-system seam to use (the deterministic simulation passes a SimFs); default node:fs.
+   */
+  static async open(stateDir: string, fs?: Fs): Promise<TaskDb> {
     const dir = join(stateDir, 'worker');
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const db = new TaskDb(join(dir, 'tasks.json'));
+    if (fs) await fs.mkdirp(dir, 0o700);
+    else await mkdir(dir, { recursive: true, mode: 0o700 });
+    const db = new TaskDb(join(dir, 'tasks.json'), fs);
     let text: string | undefined;
     try {
-      text = await readFile(db.path, 'utf8');
+      text = fs ? new TextDecoder().decode(await fs.readFile(db.path)) : await readFile(db.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
@@ -110,7 +118,8 @@ export class TaskDb {
       this.dirty = false;
       const body: FileShape = { version: 1, tasks: [...this.records.values()] };
       try {
-        await atomicWrite(this.path, JSON.stringify(body));
+        if (this.fs) await atomicWriteFs(this.fs, this.path, JSON.stringify(body));
+        else await atomicWrite(this.path, JSON.stringify(body));
       } catch (err) {
         this.dirty = true; // the next change (or flush caller) tries again
         throw err;
@@ -135,4 +144,19 @@ async function atomicWrite(path: string, text: string): Promise<void> {
   } finally {
     await dir.close();
   }
+}
+
+/** The same atomic replace through the Fs seam: fresh temp file, append, sync, rename, sync of the directory. */
+async function atomicWriteFs(fs: Fs, path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await fs.unlink(tmp);
+  const fh = await fs.openAppend(tmp);
+  try {
+    await fh.append(new TextEncoder().encode(text));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.rename(tmp, path);
+  await fs.syncDir(join(path, '..'));
 }

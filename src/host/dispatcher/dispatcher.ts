@@ -121,10 +121,12 @@ export class Dispatcher implements DispatcherHandlers {
         this.armOrphan(n.id);
         continue;
       }
+      // Fire and forget, but never an unhandled rejection (that would end the process): the write fails when
+      // leadership is lost meanwhile, and the next leader's dispatcher marks the node again.
       this.queueNode(n.id, {
         status: { state: NodeStatusState.UNKNOWN, message: LEADERSHIP_CHANGE_UNKNOWN, addr: n.status.addr },
         unlessStateIn: [NodeStatusState.DOWN],
-      });
+      }).catch((err: unknown) => this.o.logger.warn({ nodeId: n.id, err: String(err) }, 'could not mark the node UNKNOWN'));
       const id = n.id;
       const addr = n.status.addr;
       this.unknownTimers.set(
@@ -135,7 +137,7 @@ export class Dispatcher implements DispatcherHandlers {
           this.queueNode(id, {
             status: { state: NodeStatusState.DOWN, message: HEARTBEAT_FAILURE_UNKNOWN, addr },
             onlyIfStateIn: [NodeStatusState.UNKNOWN],
-          }).catch(() => undefined);
+          }).catch((err: unknown) => this.o.logger.warn({ nodeId: id, err: String(err) }, 'could not mark the node DOWN'));
           this.armOrphan(id);
         }, graceMs),
       );

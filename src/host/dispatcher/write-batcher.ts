@@ -45,6 +45,8 @@ export class WriteBatcher {
   private timer: TimerHandle | undefined;
   private inFlight = false;
   private stopped = false;
+  /** The last flush had writes that failed and were queued again. */
+  private lastFlushFailed = false;
   /** Store batches written so far (observability and tests). */
   batchesWritten = 0;
 
@@ -94,7 +96,8 @@ export class WriteBatcher {
 
   private kick(): void {
     if (this.stopped || this.inFlight) return;
-    if (this.queued >= this.o.maxItems) {
+    // After a failed write, retries wait for the timer even with a full queue: never a loop of failing writes.
+    if (this.queued >= this.o.maxItems && !this.lastFlushFailed) {
       if (this.timer) this.o.timers.clearTimeout(this.timer);
       this.timer = undefined;
       void this.flush();
@@ -118,6 +121,7 @@ export class WriteBatcher {
     this.tasks = new Map();
     const nodeWaiters: QueuedNode['waiters'][] = [];
     const taskList = [...tasks];
+    let failedWrites = false;
     try {
       const result = await this.o.store.batch((b) => {
         for (const [nodeId, q] of nodes) {
@@ -135,6 +139,7 @@ export class WriteBatcher {
       // A task sub-transaction only fails when its proposal failed (it reads before it writes): try again.
       const retry = result.failed.filter((f) => f.index >= nodeWaiters.length).map((f) => taskList[f.index - nodeWaiters.length]!);
       if (retry.length > 0) {
+        failedWrites = true;
         this.o.logger.warn({ tasks: retry.length, err: result.failed[result.failed.length - 1]!.error.message }, 'dispatcher: task status writes failed; retrying');
         this.requeueTasks(retry);
       }
@@ -142,10 +147,12 @@ export class WriteBatcher {
       const e = err instanceof Error ? err : new Error(String(err));
       this.o.logger.error({ err: e.message }, 'dispatcher: batch write failed');
       for (const ws of nodeWaiters) for (const w of ws) w.reject(e);
+      failedWrites = true;
       this.requeueTasks(taskList);
     } finally {
       this.inFlight = false;
     }
+    this.lastFlushFailed = failedWrites;
     if (this.queued > 0) this.kick();
   }
 }

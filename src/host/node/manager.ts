@@ -440,6 +440,10 @@ export class Manager {
     this.leaderTransition = this.leaderTransition.then(async () => {
       if (leader === this.leading) return;
       if (leader && this.stopped) return;
+      // A new leader's store may still miss entries committed in earlier terms: leader components (which act
+      // on what the store says) start only once it has applied an entry of its own term. False = it lost
+      // leadership meanwhile (the transition that follows has nothing to stop).
+      if (leader && !(await this.raft.leaderReady())) return;
       this.leading = leader;
       if (leader) {
         this.log.info({ raftId: this.o.raftId }, 'became leader: starting leader components');

@@ -193,6 +193,7 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
           stateDir: node.o.stateDir,
           dispatcher: connect(managers[0] ?? ''),
           connect,
+          managers: managers.map((addr) => ({ nodeId: '', addr, weight: 10 })),
           hostname: o.hostname,
           onSessionMessage: (msg) => node.onSessionMessage(msg),
           logger: o.logger.child({ component: 'agent' }),

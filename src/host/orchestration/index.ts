@@ -7,6 +7,7 @@ export {
   PENDING_MESSAGE,
   DEFAULT_ORCHESTRATION_WATCH_BUFFER_EVENTS,
   MAX_OUT_OF_SEQUENCE_RETRIES,
+  WRITE_RETRY_DELAY_MS,
 } from './leader.js';
 export type {
   LeaderOrchestrationOptions,

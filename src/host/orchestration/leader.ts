@@ -46,6 +46,12 @@ export const PENDING_MESSAGE = 'pending task scheduling';
 /** Per-watcher buffer of the orchestration watcher, events; on overflow the loop resynchronises from a full read. */
 export const DEFAULT_ORCHESTRATION_WATCH_BUFFER_EVENTS = 1_000_000;
 
+/**
+ * Delay before work whose write failed for another reason than "out of sequence" (a leadership transfer in
+ * progress, lost quorum) is tried again, ms. Without it such work was dropped until an unrelated event.
+ */
+export const WRITE_RETRY_DELAY_MS = 1_000;
+
 /** Most reconciles of one service retried in a row after "update out of sequence" before waiting for an event. */
 export const MAX_OUT_OF_SEQUENCE_RETRIES = 5;
 
@@ -135,6 +141,9 @@ export class LeaderOrchestration {
   private reaperTimer: TimerHandle | undefined;
   private reaperActive = false;
   private readonly constraintCache = new Map<string, Constraint[] | null>();
+  private writeRetryTimer: TimerHandle | undefined;
+  /** Delayed-start plans (setDesired only, safe to apply again) whose write failed. */
+  private readonly retryPlans: Plan[] = [];
 
   /** Counters (observability). */
   readonly stats: OrchestrationStats = { passes: 0, reconciles: 0, plansApplied: 0, outOfSequence: 0, resyncs: 0 };
@@ -198,6 +207,8 @@ export class LeaderOrchestration {
     this.updaterTimers.clear();
     if (this.reaperTimer) this.timers.clearTimeout(this.reaperTimer);
     this.reaperTimer = undefined;
+    if (this.writeRetryTimer) this.timers.clearTimeout(this.writeRetryTimer);
+    this.writeRetryTimer = undefined;
     const waits: Promise<void>[] = [this.scheduler.stop()];
     if (this.loop) waits.push(this.loop);
     if (this.passActive || this.passQueued) waits.push(new Promise((r) => this.passIdle.push(r)));
@@ -401,6 +412,10 @@ export class LeaderOrchestration {
       this.startupPlan = undefined;
       await this.applyPlan(p, undefined);
     }
+    if (this.running && this.retryPlans.length > 0) {
+      const plans = this.retryPlans.splice(0);
+      for (const p of plans) if (!(await this.applyPlan(p, undefined))) this.retryWrite(() => this.retryPlans.push(p));
+    }
     if (this.running && this.newTasks.size > 0) await this.allocate();
     if (this.running && this.dirtyServices.size > 0) await this.reconcileDirty();
     if (this.running && this.restartDue) await this.runRestartDue();
@@ -412,7 +427,7 @@ export class LeaderOrchestration {
     const ids = [...this.newTasks];
     this.newTasks.clear();
     const nowMs = this.clock.now();
-    await this.store.batch((b) => {
+    const res = await this.store.batch((b) => {
       for (const id of ids) {
         b.update((tx) => {
           if (!this.running) return;
@@ -422,6 +437,18 @@ export class LeaderOrchestration {
         });
       }
     });
+    for (const f of res.failed) this.retryWrite(() => this.newTasks.add(ids[f.index]!));
+  }
+
+  /** Arranges for `redo` (which re-queues failed work) to run, then a pass, after {@link WRITE_RETRY_DELAY_MS}. */
+  private retryWrite(redo: () => void): void {
+    if (!this.running) return;
+    redo();
+    if (this.writeRetryTimer) return;
+    this.writeRetryTimer = this.timers.setTimeout(() => {
+      this.writeRetryTimer = undefined;
+      this.kick();
+    }, WRITE_RETRY_DELAY_MS);
   }
 
   private caps = {
@@ -491,7 +518,8 @@ export class LeaderOrchestration {
           this.passAgain = true;
         }
       } else {
-        this.log.error('applying a plan failed', { serviceId: w.basis.serviceId, error: String(f.error) });
+        this.log.error('applying a plan failed; retrying later', { serviceId: w.basis.serviceId, error: String(f.error) });
+        this.retryWrite(() => this.dirtyServices.add(w.basis.serviceId));
       }
     }
     work.forEach((w, i) => {
@@ -553,6 +581,13 @@ export class LeaderOrchestration {
       });
       plan = mergePlans({ ...plan, restart: [] }, r.plan);
       if (r.wakeAtMs !== undefined) this.armRestartTimer(r.wakeAtMs);
+      // Tasks the supervisor just stopped (and replaced) are not the updater's any more: it would replace them
+      // a second time in the same slot (found by the orchestration simulation: a task killed during a rolling
+      // update got two successors).
+      const stopped = new Set(r.plan.setDesired.filter((d) => d.desiredState >= TaskState.SHUTDOWN).map((d) => d.taskId));
+      if (plan.updaterSlots && stopped.size > 0) {
+        plan.updaterSlots = plan.updaterSlots.map((ids) => ids.filter((id) => !stopped.has(id))).filter((ids) => ids.length > 0);
+      }
     }
     let updater: UpdaterState | undefined;
     if (service && plan.updaterSlots && !isJobKind(kind)) {
@@ -562,6 +597,11 @@ export class LeaderOrchestration {
       const step = stepUpdater(prev, { service, slots, tasks, nodes }, nowMs, this.caps);
       if (step.error) this.log.error('rolling update', { serviceId, error: step.error });
       updater = step.nextState;
+      // Slots a cancelled or paused run had dispatched stop-first: their new tasks start behind the old ones.
+      for (const d of step.actions.delayedStarts) {
+        this.supervisor.arm(serviceId, d);
+        this.armRestartTimer(d.notBeforeMs);
+      }
       plan = mergePlans(plan, step.actions);
       if (step.wakeAtMs !== undefined) this.armUpdaterTimer(serviceId, step.wakeAtMs);
     }
@@ -628,13 +668,14 @@ export class LeaderOrchestration {
         const t = this.store.view((tx) => tx.get('tasks', d.taskId));
         if (t) this.dirtyServices.add(t.serviceId);
       }
-      await this.applyPlan(r.plan, undefined);
+      // The supervisor forgot these starts: if the write fails, the plan itself is kept and applied again.
+      if (!(await this.applyPlan(r.plan, undefined))) this.retryWrite(() => this.retryPlans.push(r.plan));
       this.passAgain = true;
     }
   }
 
-  /** Applies a plan outside a reconcile (startup fix-ups, delayed starts): chunked, errors logged. */
-  private async applyPlan(plan: Plan, basis: PlanBasis | undefined): Promise<void> {
+  /** Applies a plan outside a reconcile (startup fix-ups, delayed starts): chunked, errors logged; false on a failure. */
+  private async applyPlan(plan: Plan, basis: PlanBasis | undefined): Promise<boolean> {
     const res = await this.store.batch((b) => {
       for (const chunk of planChunks(plan)) {
         b.update((tx) => {
@@ -645,6 +686,7 @@ export class LeaderOrchestration {
       }
     });
     for (const f of res.failed) this.log.error('applying a plan failed', { error: String(f.error) });
+    return res.failed.length === 0;
   }
 
   /** The constraint enforcer over the nodes that changed: violators are written observed REJECTED. */
@@ -670,7 +712,7 @@ export class LeaderOrchestration {
     });
     if (rejections.length === 0) return;
     const nowMs = this.clock.now();
-    await this.store.batch((b) => {
+    const res = await this.store.batch((b) => {
       for (const r of rejections) {
         b.update((tx) => {
           if (!this.running) return;
@@ -683,6 +725,7 @@ export class LeaderOrchestration {
         });
       }
     });
+    if (res.failed.length > 0) this.retryWrite(() => ids.forEach((id) => this.enforceNodes.add(id)));
   }
 
   // ------------------------------------------------------------------ reaper

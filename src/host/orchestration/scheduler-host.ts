@@ -316,6 +316,7 @@ export class SchedulerHost {
     this.stats.assigned += result.assignments.length - res.failed.filter((f) => f.index < result.assignments.length).length;
     this.stats.unplaceable = result.unplaceable.length;
     for (const a of result.assignments) this.queued.delete(a.taskId);
+    let retryLater = false;
     for (const f of res.failed) {
       if (f.index >= result.assignments.length) continue;
       // The in-memory accounting of this decision is void: rewrite the row from the store, retry the task.
@@ -323,8 +324,14 @@ export class SchedulerHost {
       this.stats.commitFailures++;
       this.queued.add(a.taskId);
       this.dirtyNodes.add(a.nodeId);
-      this.again = true;
+      // A node that changed since the pass: the next pass re-reads it, so retry at once. Any other failure is
+      // the proposal itself (a leadership transfer in progress, lost quorum): retry through the debounce timer —
+      // an immediate retry would spin on microtasks and starve the very timers that end the condition (found by
+      // the orchestration simulation: a manager stuck at 100% CPU, its leadership transfer never completing).
+      if (f.error instanceof FailedPreconditionError) this.again = true;
+      else retryLater = true;
     }
+    if (retryLater) this.kick();
   }
 }
 

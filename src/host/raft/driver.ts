@@ -126,6 +126,8 @@ export class RaftNode {
   private appliedTerm = 0;
   private snapshotIndex = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Callers of leaderReady() waiting for this leader to apply an entry of its own term. */
+  private leaderReadyWaiters: ((ready: boolean) => void)[] = [];
 
   constructor(opts: RaftNodeOptions) {
     this.o = {
@@ -186,6 +188,7 @@ export class RaftNode {
     }
     this.pending.clear();
     this.wakeIdle();
+    this.settleLeaderReady(false);
   }
 
   /** Feeds a message from a peer. */
@@ -271,6 +274,31 @@ export class RaftNode {
   /** Peers the leader heard from recently (self included); [] on a follower. */
   reachablePeers(): RaftId[] {
     return this.soft.role === Role.Leader ? this.core.reachablePeers() : [];
+  }
+
+  /**
+   * Resolves true once this member leads and has applied an entry of its current term (its election no-op):
+   * every entry committed before its election is then applied, so its state machine is not stale. Resolves
+   * false as soon as it is not (or stops being) the leader. Leader-only work (orchestration, dispatcher, control
+   * writes) must wait for this: a new leader's store can lag behind entries committed in earlier terms.
+   */
+  leaderReady(): Promise<boolean> {
+    if (this.stopped || this.soft.role !== Role.Leader) return Promise.resolve(false);
+    if (this.appliedTerm === this.core.status().term) return Promise.resolve(true);
+    return new Promise((r) => this.leaderReadyWaiters.push(r));
+  }
+
+  private settleLeaderReady(ready: boolean): void {
+    if (this.leaderReadyWaiters.length === 0) return;
+    const w = this.leaderReadyWaiters;
+    this.leaderReadyWaiters = [];
+    for (const r of w) r(ready);
+  }
+
+  private checkLeaderReady(): void {
+    if (this.leaderReadyWaiters.length === 0) return;
+    if (this.soft.role !== Role.Leader) this.settleLeaderReady(false);
+    else if (this.appliedTerm === this.core.status().term) this.settleLeaderReady(true);
   }
 
   /** Resolves when the driver has nothing queued and no Ready in progress (used by the simulation). */
@@ -384,6 +412,7 @@ export class RaftNode {
         if (rd.snapshot !== undefined) this.applySnapshot(rd.snapshot);
         for (const e of rd.committedEntries) this.applyEntry(e);
         this.core.advance();
+        this.checkLeaderReady();
         await this.maybeSnapshot();
       }
     } catch (err) {
@@ -413,6 +442,7 @@ export class RaftNode {
     if (changed) {
       this.log.info('raft state changed', { role: s.role, leader: s.leader });
       this.o.onSoftState?.(s);
+      if (s.role !== Role.Leader) this.settleLeaderReady(false);
     }
   }
 

@@ -96,7 +96,10 @@ export function reconcileGlobal(input: GlobalInput, ctx: GlobalContext): Plan {
       }
       continue;
     }
-    (plan.updaterSlots ??= []).push(live.map((t) => t.id));
+    // Failed tasks go through the restart supervisor (whose replacement takes the current spec): handing them
+    // to the rolling updater too made a second task on the node (found by the orchestration simulation).
+    const updatable = live.filter((t) => !isTerminal(t));
+    if (updatable.length > 0) (plan.updaterSlots ??= []).push(updatable.map((t) => t.id));
   }
   return plan;
 }

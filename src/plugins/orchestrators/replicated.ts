@@ -181,6 +181,12 @@ export function reconcileReplicated(input: ReplicatedInput, ctx: ReconcileContex
   // A scale-down victim is removed, not restarted.
   const removed = new Set(plan.setDesired.map((c) => c.taskId));
   plan.restart = plan.restart.filter((r) => !removed.has(r.taskId));
-  plan.updaterSlots = keep.map((s) => s.tasks.map((t) => t.id));
+  // Tasks restarted because their node is DOWN, drained or gone are replaced by the restart supervisor with the
+  // current spec: handing them to the rolling updater too made a second task in the slot (found by the
+  // orchestration simulation: a drain and a spec change at once). Failed tasks stay visible to the updater, whose
+  // failure monitoring and rollback need them.
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  const restarting = new Set(plan.restart.filter((r) => !isTerminal(byId.get(r.taskId)!)).map((r) => r.taskId));
+  plan.updaterSlots = keep.map((s) => s.tasks.filter((t) => !restarting.has(t.id)).map((t) => t.id)).filter((ids) => ids.length > 0);
   return plan;
 }

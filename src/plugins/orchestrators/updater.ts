@@ -27,7 +27,7 @@ import {
   type UpdateStatus,
 } from '../../host/api/index.js';
 import { isSlotDirty, isTaskDirty, type ConstraintPredicate } from './dirty.js';
-import { emptyPlan, newTaskFromService, type NewId, type Plan } from './plan.js';
+import { emptyPlan, newTaskFromService, type DelayedStart, type NewId, type Plan } from './plan.js';
 import { instanceKey, isGlobalKind, isTerminal, serviceKind } from './slots.js';
 
 /** Longest a stop-first replacement waits for its old task to stop before starting anyway, ms. */
@@ -243,6 +243,7 @@ export function stepUpdater(prev: UpdaterState, obs: UpdaterObservation, nowMs: 
 
   if (state.specVersion !== service.specVersion) {
     // A new spec (or the first look after a leader change): cancel whatever ran and start a new run.
+    handOverInFlight(state, actions, nowMs);
     state = initialUpdaterState(service.id);
     state.specVersion = service.specVersion;
     if (st && (st.state === UpdateState.PAUSED || st.state === UpdateState.ROLLBACK_PAUSED)) {
@@ -406,11 +407,29 @@ function completion(state: UpdaterState, startedAt: number, nowMs: number): Upda
     : status(UpdateState.COMPLETED, UPDATE_MESSAGES.completed, startedAt, nowMs);
 }
 
+/**
+ * A run that ends early (paused, rolled back, superseded by a new spec) still finishes the slots it dispatched
+ * stop-first: their old task is on the way down and their new task waits at READY, so each new task becomes a
+ * delayed start behind its old task, kept by the restart supervisor. Dropping them left those slots with no
+ * running task for good (found by the orchestration simulation). A newer run that replaces the slot sets the
+ * task's desired state above RUNNING, which cancels the delayed start.
+ */
+function handOverInFlight(state: UpdaterState, actions: Plan, nowMs: number): void {
+  for (const f of state.inFlight) {
+    if (f.phase !== 'waitOldStop' || f.newTaskId === undefined) continue;
+    const start: DelayedStart = { taskId: f.newTaskId, desiredState: TaskState.RUNNING, notBeforeMs: nowMs };
+    if (f.oldTaskIds[0] !== undefined) start.waitForTaskId = f.oldTaskIds[0];
+    if (f.startDeadlineMs !== undefined) start.waitDeadlineMs = f.startDeadlineMs;
+    actions.delayedStarts.push(start);
+  }
+  state.inFlight = [];
+}
+
 function failureAction(state: UpdaterState, service: Service, taskId: string, nowMs: number, actions: Plan): UpdaterStep {
   state.phase = 'stopped';
   state.queue = [];
   state.queueHead = 0;
-  state.inFlight = [];
+  handOverInFlight(state, actions, nowMs);
   const startedAt = service.updateStatus?.startedAt ?? nowMs;
   if (state.rollingBack) {
     actions.setServiceUpdateStatus = {

@@ -39,6 +39,7 @@ function makeAgent(o: {
   connect?: (addr: string) => DispatcherClient;
   executor?: Executor;
   onSessionMessage?: (m: SessionMessage) => void;
+  managers?: { nodeId: string; addr: string; weight: number }[];
 }) {
   const executor = o.executor ?? new SimExecutor({ timers: o.timers, engine: o.engine, hostname: `sim-${o.nodeId}` });
   // Seeded per test so backoff jitter is reproducible.
@@ -50,7 +51,7 @@ function makeAgent(o: {
     },
     bytes: (n: number) => new Uint8Array(n),
   };
-  return new Agent({ nodeId: o.nodeId, executor, timers: o.timers, rng, stateDir: o.dir, dispatcher: o.dispatcher, logger: new RecordingLogger(), ...(o.connect ? { connect: o.connect } : {}), ...(o.onSessionMessage ? { onSessionMessage: o.onSessionMessage } : {}) });
+  return new Agent({ nodeId: o.nodeId, executor, timers: o.timers, rng, stateDir: o.dir, dispatcher: o.dispatcher, logger: new RecordingLogger(), ...(o.connect ? { connect: o.connect } : {}), ...(o.onSessionMessage ? { onSessionMessage: o.onSessionMessage } : {}), ...(o.managers ? { managers: o.managers } : {}) });
 }
 
 function taskIn(store: Store, id: string): Task | undefined {
@@ -218,6 +219,43 @@ test('the agent fails over to another manager of the pushed list and re-reports 
   await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.status.state) === NodeStatusState.READY, 'READY again under B');
   await agent.stop();
   b.stop();
+});
+
+test('an agent whose first manager is down fails over to another manager of its initial list', async () => {
+  // Found by the orchestration simulation: an agent restarted while the manager it starts on is down had no
+  // list to fail over to (the list only came with a session), so it retried the dead manager forever.
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const down: DispatcherClient = {
+    addr: 'down:4242',
+    session: () => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new UnavailableError('connection refused')) }),
+    }),
+    heartbeat: () => Promise.reject(new UnavailableError('connection refused')),
+    updateTaskStatus: () => Promise.reject(new UnavailableError('connection refused')),
+    assignments: () => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new UnavailableError('connection refused')) }),
+    }),
+    close: () => undefined,
+  };
+  const connect = (addr: string): DispatcherClient => (addr === 'up:4242' ? new InProcessDispatcherClient(dispatcher, peer('n1'), addr) : down);
+  const agent = makeAgent({
+    nodeId: 'n1',
+    timers,
+    dispatcher: down,
+    dir: await stateDir(),
+    engine: new SimEngine(timers),
+    connect,
+    managers: [
+      { nodeId: '', addr: 'down:4242', weight: 10 },
+      { nodeId: '', addr: 'up:4242', weight: 10 },
+    ],
+  });
+  await agent.start();
+  await driveUntil(timers, () => agent.managerAddr === 'up:4242' && agent.sessionId !== '', 'session on the live manager');
+  await driveUntil(timers, () => store.view((tx) => tx.get('nodes', 'n1')!.status.state) === NodeStatusState.READY, 'node READY');
+  await agent.stop();
+  dispatcher.stop();
 });
 
 test('a changed node description restarts the session within the 20 s re-check, and the store gets the new one', async () => {

@@ -388,3 +388,26 @@ test('a registration whose node write never commits fails with Unavailable after
   assert.equal(dispatcher.sessionCount, 0);
   dispatcher.stop();
 });
+
+test('a new dispatcher whose UNKNOWN/DOWN node writes fail logs them and leaves no unhandled rejection', async () => {
+  // Found by the orchestration simulation: a leader that lost leadership right after starting its dispatcher saw
+  // the leader-change writes rejected, unhandled — which ends a Node process.
+  const { timers, store, dispatcher, logger } = await setup(['n1', 'n2'], { nodeState: NodeStatusState.UNKNOWN });
+  store.setProposer({ propose: () => Promise.reject(new UnavailableError('raft: node stopped')) });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    dispatcher.start();
+    // The UNKNOWN batch (100 ms), then the leader-change grace (5 s × 6) and its DOWN batch.
+    await advance(timers, 31_000, 500);
+    await settle(10);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    dispatcher.stop();
+  }
+  assert.deepEqual(unhandled, []);
+  const warned = logger.entries.filter((e) => e.level === 'warn').map((e) => e.msg);
+  assert.ok(warned.includes('could not mark the node UNKNOWN'), `warnings: ${JSON.stringify(warned)}`);
+  assert.ok(warned.includes('could not mark the node DOWN'), `warnings: ${JSON.stringify(warned)}`);
+});

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NodeAvailability, NodeStatusState, TaskState } from '../../../src/host/api/index.js';
+import { NodeAvailability, NodeStatusState, TaskState, UnavailableError } from '../../../src/host/api/index.js';
+import { WRITE_RETRY_DELAY_MS } from '../../../src/host/orchestration/index.js';
 import { World, serviceObj } from './harness.js';
 
 async function threeNodes(w: World): Promise<void> {
@@ -100,5 +101,60 @@ test('removing a service removes its tasks', async () => {
   await w.advance(50);
   for (const t of w.tasks('web')) assert.equal(t.desiredState, TaskState.REMOVE);
   await w.until(() => w.tasks('web').length === 0, 5_000, 'records deleted');
+  await w.stop();
+});
+
+test('a task that fails in the same pass as a spec change gets one successor, not one from the restart and one from the updater', async () => {
+  // Found by the orchestration simulation: the restart supervisor replaced the failed task and the rolling updater
+  // replaced it again, so the slot had two tasks desired RUNNING.
+  const w = new World();
+  await threeNodes(w);
+  w.start();
+  await w.createService(serviceObj('web', { replicas: 1 }));
+  await w.until(() => w.running('web').length === 1, 5_000, 'running');
+  const old = w.running('web')[0]!;
+  // One transaction: the task fails (as the dispatcher would write it) and the spec changes.
+  await w.store.update((tx) => {
+    const t = tx.get('tasks', old.id)!;
+    tx.update('tasks', { ...t, status: { ...t.status, state: TaskState.FAILED, message: 'failed', err: 'exit 137' } });
+    const cur = tx.get('services', 'web')!;
+    const s = structuredClone(cur) as typeof cur & { spec: { task: { container: { image: string } } } };
+    s.spec.task.container.image = 'v2';
+    tx.update('services', { ...s, previousSpec: structuredClone(cur.spec), previousSpecVersion: cur.specVersion, specVersion: cur.meta.version });
+  });
+  let maxLive = 0;
+  await w.until(
+    () => {
+      const live = w.tasks('web').filter((t) => t.slot === old.slot && t.desiredState <= TaskState.RUNNING);
+      maxLive = Math.max(maxLive, live.length);
+      return w.running('web').length === 1 && w.running('web')[0]!.spec.container.image === 'v2';
+    },
+    30_000,
+    'one v2 task running',
+  );
+  assert.equal(maxLive, 1, 'the slot never had two live tasks');
+  await w.stop();
+});
+
+test('a reconcile whose write failed (not out of sequence) is retried after WRITE_RETRY_DELAY_MS', async () => {
+  // Found by the orchestration simulation: a service created just before a leadership transfer refused every
+  // proposal never got tasks, since the failed plan was only logged.
+  const w = new World();
+  await threeNodes(w);
+  const local = (w.store as unknown as { proposer: { propose(d: Uint8Array): Promise<void> } }).proposer;
+  let count = 0;
+  let refuse = -1;
+  w.store.setProposer({
+    propose: (d) => (++count === refuse ? Promise.reject(new UnavailableError('raft: leadership transfer in progress')) : local.propose(d)),
+  });
+  w.start();
+  await w.advance(50);
+  // The proposal right after the service's own creation (the reconcile creating its tasks) is refused.
+  refuse = count + 2;
+  await w.createService(serviceObj('web', { replicas: 2 }));
+  await w.advance(200);
+  assert.ok(count >= refuse, 'the reconcile proposed');
+  assert.equal(w.tasks('web').length, 0, 'the first reconcile was refused');
+  await w.until(() => w.tasks('web').length === 2, WRITE_RETRY_DELAY_MS + 500, 'tasks after the retry');
   await w.stop();
 });

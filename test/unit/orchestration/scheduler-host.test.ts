@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState, type Task } from '../../../src/host/api/index.js';
+import { TaskState, UnavailableError, type Task } from '../../../src/host/api/index.js';
 import { SeededRng, SimTimers, type TimerHandle, type Timers } from '../../../src/host/env/index.js';
 import { createLocalStore, newId } from '../../../src/host/store/index.js';
 import { FailureTracker } from '../../../src/host/scheduler/index.js';
@@ -68,6 +68,36 @@ test('an assignment whose node changed between the pass and the commit is refuse
   assert.equal(after.status.state, TaskState.ASSIGNED, 'placed by the immediate retry pass');
   assert.equal(after.nodeId, 'n1');
   assert.equal(host.stats.assigned, 1);
+});
+
+test('a pass whose proposals all fail is retried through the debounce timer, not in a loop', async () => {
+  // Found by the orchestration simulation: during a leadership transfer every proposal fails at once; the
+  // immediate retry spun on microtasks forever and starved the timers that would complete the transfer.
+  const timers = new HandTimers();
+  const rng = new SeededRng(9);
+  const { store, proposer } = createLocalStore({ clock: timers, rng });
+  const t = pendingTask(rng, 'web', 1);
+  await store.update((tx) => {
+    tx.create('nodes', nodeObj('n1'));
+    tx.create('tasks', t);
+  });
+  // Refuses while `refuse` holds, but at most 100 times, so that a retry loop ends (and fails the test) instead of hanging.
+  let refuse = true;
+  let refusals = 0;
+  store.setProposer({
+    propose: (d) => (refuse && refusals++ < 100 ? Promise.reject(new UnavailableError('raft: leadership transfer in progress')) : proposer.propose(d)),
+  });
+  const host = new SchedulerHost({ store, timers, clock: timers, failures: new FailureTracker(timers), isRunning: () => true, onError: (w, e) => assert.fail(`${w}: ${String(e)}`) });
+  host.reset(store.view((tx) => tx.list('nodes')), store.view((tx) => tx.list('tasks')) as Task[]);
+  timers.due.shift()!.fn();
+  await flush();
+  assert.equal(host.stats.passes, 1, 'one pass, no immediate retry');
+  assert.equal(host.stats.commitFailures, 1);
+  assert.equal(timers.due.length, 1, 'the retry waits on a timer');
+  refuse = false;
+  timers.due.shift()!.fn();
+  await flush();
+  assert.equal(store.view((tx) => tx.get('tasks', t.id))!.status.state, TaskState.ASSIGNED);
 });
 
 test('passes are debounced 50 ms after the last change but never delayed more than 1 s', async () => {

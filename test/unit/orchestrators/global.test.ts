@@ -119,3 +119,18 @@ test('a deleted global service sets every task to desired REMOVE', () => {
   const plan = reconcileGlobal({ serviceId: 'gs', tasks: [task({ id: 't', slot: 0, nodeId: 'a' })], nodes: {}, nowMs: 0 }, ctx());
   assert.deepEqual(desiredIds(plan, TaskState.REMOVE), ['t']);
 });
+
+test('a failed task goes to the restart supervisor only, not also to the rolling updater', () => {
+  // Found by the orchestration simulation: during an update of a global service, a failed task was both restarted
+  // and replaced by the updater, leaving two tasks desired RUNNING on one node.
+  const ns = nodesById(node('n1'), node('n2'));
+  const svc = { ...gsvc(), specVersion: 7 };
+  const tasks = [
+    task({ id: 'failed', svc, slot: 0, nodeId: 'n1', state: TaskState.FAILED, specVersion: 3 }),
+    task({ id: 'ok', svc, slot: 0, nodeId: 'n2', state: TaskState.RUNNING, specVersion: 3 }),
+  ];
+  const plan = reconcileGlobal({ serviceId: svc.id, service: svc, tasks, nodes: ns, nowMs: 0 }, ctx());
+  assert.deepEqual(plan.restart.map((r) => r.taskId), ['failed']);
+  assert.deepEqual(plan.updaterSlots, [['ok']]);
+  assert.deepEqual(plan.create, []);
+});

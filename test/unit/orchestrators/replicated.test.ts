@@ -206,3 +206,17 @@ test('leader start-up deletes the tasks of services that vanished', () => {
   const plan = startupFixups({ [svc.id]: svc }, [task({ id: 'keep', svc }), task({ id: 'stale', svc: service({ id: 'gone' }) })]);
   assert.deepEqual(plan.remove, ['stale']);
 });
+
+test('a task on a drained node goes to the restart supervisor only, not also to the rolling updater', () => {
+  // Found by the orchestration simulation: a drain and a spec change at once left two tasks desired RUNNING in the
+  // drained task's slot (one from the restart, one from the updater).
+  const nodes = nodesById(node('n1'), node('n2', { availability: NodeAvailability.DRAIN }));
+  const svc = service({ replicas: 2, specVersion: 9 });
+  const tasks = [
+    task({ id: 'a', svc, slot: 1, nodeId: 'n1', state: TaskState.RUNNING, specVersion: 3 }),
+    task({ id: 'b', svc, slot: 2, nodeId: 'n2', state: TaskState.RUNNING, specVersion: 3 }),
+  ];
+  const plan = reconcileReplicated({ serviceId: svc.id, service: svc, tasks, nodes, nowMs: 0 }, { newId: idGen() });
+  assert.deepEqual(plan.restart.map((r) => r.taskId), ['b']);
+  assert.deepEqual(plan.updaterSlots, [['a']]);
+});

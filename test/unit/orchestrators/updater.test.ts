@@ -344,3 +344,23 @@ test('a leader change in the middle of an update: a fresh updater resumes from t
   assert.ok(w.maxSlotsUpdating <= 4);
   assert.ok(Object.values(w.liveImages()).every((imgs) => imgs.length === 1 && imgs[0] === 'v2'));
 });
+
+test('a run superseded by a spec change that leaves the slot clean hands its stop-first slot over as a delayed start', () => {
+  // Found by the orchestration simulation: an env update dispatched a slot stop-first (new task at READY), then a
+  // scale (new spec version, same task spec) cancelled the run; the next run saw the slot clean and nobody ever
+  // raised the new task to RUNNING.
+  const w = new UpdateWorld(1, (t) => (t.id === 'old1' ? { ...ok, stopMs: 5_000 } : ok));
+  w.userUpdate('v2', cfg({ order: UpdateOrder.STOP_FIRST }));
+  w.run(1_000);
+  const created = w.log.find((e) => e.kind === 'created' && e.image === 'v2')!;
+  assert.equal(w.tasks.get(created.taskId!)!.desiredState, TaskState.READY);
+  assert.equal(w.state.inFlight[0]?.phase, 'waitOldStop');
+  // A scale: new spec version, same task spec.
+  w.svc = { ...w.svc, specVersion: w.svc.specVersion + 1, spec: { ...w.svc.spec, mode: { replicated: { replicas: 1 } } } };
+  const tasks = [...w.tasks.values()];
+  const out = stepUpdater(w.state, { service: w.svc, slots: [[w.tasks.get(created.taskId!)!]], tasks, nodes: w.nodes }, w.nowMs, { newId: idGen('x'), constraintsMet: labelConstraints });
+  assert.equal(out.nextState.phase, 'finished', 'the new run finds the slot clean');
+  assert.deepEqual(out.actions.delayedStarts, [
+    { taskId: created.taskId, desiredState: TaskState.RUNNING, notBeforeMs: w.nowMs, waitForTaskId: 'old1', waitDeadlineMs: created.atMs + 60_000 },
+  ]);
+});
