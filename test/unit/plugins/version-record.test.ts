@@ -8,6 +8,7 @@ import type { Cluster } from '../../../src/host/api/index.js';
 import { createLocalStore, type Store } from '../../../src/host/store/index.js';
 import { PluginHost, PluginSlot, PluginVersionRecorder, listPlugins } from '../../../src/host/plugins/index.js';
 import { clusterObject } from '../controlapi/fixtures.js';
+import { runSwarmctl } from '../../../src/host/cli/swarmctl.js';
 import { Scratch, fixedDelayPolicy } from './helpers.js';
 
 const timers = new RealTimers();
@@ -154,6 +155,24 @@ test('a new leader without the recorded version warns, keeps its own, shows the 
     assert.equal(row.recorded, `v1@${recorded.version.slice(0, 12)}`);
     assert.notEqual(`${row.name}@${row.version}`, row.recorded, 'the mismatch is visible');
     assert.equal(cluster(store).pluginVersions!.restartPolicy!.name, 'v9', 'the store tells what the leader serves now');
+
+    // swarmctl plugin ls shows a Recorded column, filled on the mismatching row only.
+    let out = '';
+    const code = await runSwarmctl(['plugin', 'ls'], {
+      out: (x) => (out += x),
+      err: () => {},
+      now: () => Date.now(),
+      env: {},
+      connect: () => ({ call: async (m: string) => JSON.parse(JSON.stringify(m === 'ListPlugins' ? listPlugins(next) : {})) as unknown, close: () => {} }),
+      readStdin: async () => '',
+      readFile: () => '',
+    });
+    assert.equal(code, 0);
+    const lines2 = out.trim().split('\n');
+    assert.match(lines2[0]!, /Recorded$/);
+    const withRecord = lines2.filter((l) => l.includes(`v1@${recorded.version.slice(0, 12)}`));
+    assert.equal(withRecord.length, 1);
+    assert.match(withRecord[0]!, /^restartPolicy\s+v9\s/);
   } finally {
     await rec2.stop();
     await old.close();
