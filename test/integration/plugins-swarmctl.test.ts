@@ -1,7 +1,8 @@
 /**
  * The plugin host in a real swarmhost process, driven by swarmctl: `plugin ls` shows the active built-ins; an
  * edit of the config file swaps the restart policy while swarmhost runs; a broken candidate is refused, the
- * old version keeps serving, and `plugin ls` shows why; a config that does not bundle refuses to start.
+ * old version keeps serving, and `plugin ls` shows why; the cluster object records the active version; a config
+ * that does not bundle refuses to start.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -68,6 +69,12 @@ test('editing the config swaps the restart policy while swarmhost runs; a broken
     return m && m[2] !== oldVersion ? m : undefined;
   }, 200);
   const active = swapped[2]!;
+  // The leader records its active manager-side versions in the cluster object (what a new leader adopts).
+  await waitFor('the cluster object records the new restart policy', 20_000, () => {
+    const clusters = JSON.parse(swarmctl('cluster', 'ls', '--format', 'json').out) as { pluginVersions?: Record<string, { name: string; version: string }> }[];
+    const rec = clusters[0]?.pluginVersions?.restartPolicy;
+    return rec !== undefined && rec.version.startsWith(active) && rec.name === swapped[1] ? rec : undefined;
+  }, 200);
   await writeFile(join(cfgDir, 'broken.ts'), 'export default {{ this is not TypeScript');
   await writeFile(join(cfgDir, 'plugins.config.ts'), config(join(cfgDir, 'broken.ts')));
   const out = await waitFor('the broken candidate refused', 20_000, () => {

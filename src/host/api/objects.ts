@@ -354,6 +354,12 @@ export interface Cluster {
   rootCA: RootCA;
   /** Certificate CN -> expiry (ms) of removed nodes; their certificates are refused. */
   blacklistedCertificates: Record<string, { expiry: number }>;
+  /**
+   * The leader's active manager-side plugin versions, by slot name (`orchestrator.replicated`, `restartPolicy`,
+   * `strategy`, ...): `version` is the full content hash. Written by the leader when they change, so that a new
+   * leader can serve the same versions. Absent on clusters that never ran a plugin host.
+   */
+  pluginVersions?: Record<string, { name: string; version: string }>;
 }
 
 export interface Secret {

@@ -31,6 +31,8 @@ interface PluginRow {
   state: string;
   loadedAtMs: number;
   lastError: string;
+  /** Active manager-side rows: the version the leader record names, `name@hash12` (absent without a record). */
+  recorded?: string;
 }
 import { ProgressPrinter, progressView } from './swarmctl-progress.js';
 import { addServiceFlags, applyServiceFlags, specFromFlags, type ServiceFlags } from './swarmctl-flags.js';
@@ -503,6 +505,9 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
     .action(async (o: { format?: string }) => {
       const r = await call<{ configFile: string; plugins: PluginRow[] }>('ListPlugins', {});
       if (checkFormat(o.format)) return json(r);
+      // The Recorded column appears only when a slot serves something else than the leader record names.
+      const mismatch = (p: PluginRow): string => (p.recorded !== undefined && p.recorded !== `${p.name}@${p.version}` ? p.recorded : '');
+      const showRecorded = r.plugins.some((p) => mismatch(p) !== '');
       const rows = r.plugins.map((p) => [
         p.slot,
         p.name,
@@ -510,8 +515,9 @@ export async function runSwarmctl(argv: string[], io: SwarmctlIo): Promise<numbe
         p.state.toUpperCase(),
         p.loadedAtMs ? humanizeAge(p.loadedAtMs, io.now()) : '',
         p.lastError.length > 60 ? `${p.lastError.slice(0, 57)}...` : p.lastError,
+        ...(showRecorded ? [mismatch(p)] : []),
       ]);
-      io.out(table(['Slot', 'Name', 'Version', 'State', 'Loaded', 'Last Error'], rows));
+      io.out(table(['Slot', 'Name', 'Version', 'State', 'Loaded', 'Last Error', ...(showRecorded ? ['Recorded'] : [])], rows));
     });
   plugin
     .command('inspect <slot>')

@@ -2,7 +2,7 @@ import { ControlApi } from '../controlapi/index.js';
 import { Dispatcher, DispatcherProxy } from '../dispatcher/index.js';
 import { Agent, TransportDispatcherClient, type Executor } from '../agent/index.js';
 import { LeaderOrchestration } from '../orchestration/index.js';
-import { pluginControlHandlers, type PluginHost } from '../plugins/index.js';
+import { PluginVersionRecorder, pluginControlHandlers, type PluginHost } from '../plugins/index.js';
 import { createExecutor, pickDefaultExecutor } from '../../plugins/executors/index.js';
 import type { CallContext, DispatcherHandlers, TransportClient } from '../transport/index.js';
 import { msgFirst, type Logger } from './logger.js';
@@ -89,6 +89,11 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
         metrics?.setSources({ manager: () => m, dispatcherSessions: () => (m.isLeader ? dispatcher?.sessionCount : undefined) });
         for (const p of builtinOrchestrators) metrics?.recordPlugin('orchestrator', p.name, p.version);
         metrics?.recordPlugin('restart-policy', defaultRestartPolicy.name, defaultRestartPolicy.version);
+        // Before orchestration: a new leader first adopts the plugin versions the previous leader recorded.
+        if (o.plugins) {
+          const pluginLog = o.logger.child({ component: 'plugins' });
+          m.addLeaderComponent(new PluginVersionRecorder({ store: m.store, plugins: o.plugins, log: (line) => pluginLog.warn({}, line) }));
+        }
         let orch: LeaderOrchestration | undefined;
         m.addLeaderComponent({
           name: 'orchestration',

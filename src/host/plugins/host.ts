@@ -69,6 +69,23 @@ export interface PluginInfo {
   source: string;
   leases: number;
   failures: number;
+  /**
+   * Active rows of manager-side slots only, once a leader record was adopted ({@link PluginHost.adoptRecorded}):
+   * the version the store recorded for this slot, `name@hash12`. Differs from `name@version` when this manager
+   * does not hold the recorded version.
+   */
+  recorded?: string;
+}
+
+/** A manager-side slot's recorded version: plugin name and full content hash (Cluster.pluginVersions). */
+export interface RecordedVersion {
+  name: string;
+  version: string;
+}
+
+/** What {@link PluginHost.adoptRecorded} did, per recorded slot. */
+export interface AdoptReport {
+  slots: { slot: string; recorded: string; outcome: 'same' | 'activated' | 'mismatch' | 'unknown-slot'; active?: string }[];
 }
 
 /** What one reload did, per slot. */
@@ -132,11 +149,13 @@ export class PluginHost {
   private reloadAgain = false;
   private readonly inputs = new Map<SlotName, string[]>();
   private readonly log: (line: string) => void;
+  private readonly activeListeners = new Set<(slot: SlotName) => void>();
+  private recorded: Record<string, RecordedVersion> | undefined;
 
   private constructor(private readonly o: PluginHostOptions) {
     this.log = o.log ?? (() => {});
     this.isolation = new PluginIsolation(o.timers);
-    const mk = (n: SlotName): PluginSlot<unknown> => new PluginSlot<unknown>(n, { clock: o.timers, log: this.log });
+    const mk = (n: SlotName): PluginSlot<unknown> => new PluginSlot<unknown>(n, { clock: o.timers, log: this.log, onActiveChange: (slot) => this.emitActive(slot) });
     this.slots = Object.fromEntries(SLOT_NAMES.map((n) => [n, mk(n)])) as { [K in SlotName]: PluginSlot<unknown> };
   }
 
@@ -530,6 +549,73 @@ export class PluginHost {
     }
   }
 
+  // ------------------------------------------------------------------ versions agreed across managers
+
+  private emitActive(slot: SlotName): void {
+    for (const f of this.activeListeners) {
+      try {
+        f(slot);
+      } catch (e) {
+        this.log(`plugins: active-version listener failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Calls `fn` after any slot's active version changes (promote, rollback, reactivate); returns an unsubscribe. */
+  onActiveChange(fn: (slot: SlotName) => void): () => void {
+    this.activeListeners.add(fn);
+    return () => this.activeListeners.delete(fn);
+  }
+
+  private managerSlots(): SlotName[] {
+    return this.o.manager === false ? [] : SLOT_NAMES.filter((s) => s !== 'executor');
+  }
+
+  /**
+   * The active manager-side versions (orchestrators, restart policy, strategy), by slot: what the leader records
+   * in Cluster.pluginVersions. A slot rolled back to its built-in fallback (no active version) is left out.
+   */
+  managerVersions(): Record<string, RecordedVersion> {
+    const out: Record<string, RecordedVersion> = {};
+    for (const slot of this.managerSlots()) {
+      const v = this.slots[slot].current;
+      if (v) out[slot] = { name: v.name, version: v.hash };
+    }
+    return out;
+  }
+
+  /**
+   * On leadership gain: makes this manager serve the versions the previous leader recorded where it can. A slot
+   * whose recorded version is active already is `same`; one whose recorded version this host still holds loaded
+   * (same content hash, kept for rollback or draining) is reactivated; otherwise the slot keeps its own version,
+   * a warning is logged, and {@link PluginHost.list} shows the recorded version next to the active one. No code
+   * is shipped between managers.
+   */
+  adoptRecorded(recorded: Readonly<Record<string, RecordedVersion>>): AdoptReport {
+    this.recorded = { ...recorded };
+    const report: AdoptReport = { slots: [] };
+    const mine = new Set<string>(this.managerSlots());
+    for (const [slot, rec] of Object.entries(recorded)) {
+      const tag = `${rec.name}@${rec.version.slice(0, 12)}`;
+      if (!mine.has(slot)) {
+        report.slots.push({ slot, recorded: tag, outcome: 'unknown-slot' });
+        this.log(`plugins: WARNING the leader record names slot ${slot} (${tag}), which this manager does not serve`);
+        continue;
+      }
+      const s = this.slots[slot as SlotName];
+      const before = s.current?.hash;
+      const ok = s.reactivate(rec.version);
+      const cur = s.current;
+      const active = cur ? `${cur.name}@${cur.hash.slice(0, 12)}` : 'built-in fallback';
+      if (ok) report.slots.push({ slot, recorded: tag, outcome: before === rec.version ? 'same' : 'activated', active });
+      else {
+        report.slots.push({ slot, recorded: tag, outcome: 'mismatch', active });
+        this.log(`plugins: WARNING ${slot}: the previous leader served ${tag}, this manager does not hold that version and keeps serving ${active}; load the same module and options on every manager`);
+      }
+    }
+    return report;
+  }
+
   // ------------------------------------------------------------------ views
 
   /** Every version of every slot, newest first per slot, plus a `config` row when the last config was refused. */
@@ -538,7 +624,7 @@ export class PluginHost {
     if (this.configFailure) {
       rows.push({ slot: 'config', name: basename(this.o.configFile ?? ''), version: '', state: 'failed', loadedAtMs: this.configFailure.atMs, lastError: this.configFailure.error, source: resolve(this.o.configFile ?? ''), leases: 0, failures: 0 });
     }
-    for (const slot of this.activeSlots()) for (const v of this.slots[slot].versions()) rows.push(info(v));
+    for (const slot of this.activeSlots()) for (const v of this.slots[slot].versions()) rows.push(this.withRecorded(info(v)));
     return rows;
   }
 
@@ -546,10 +632,15 @@ export class PluginHost {
   inspect(slot: SlotName): { slot: SlotName; active?: PluginInfo; versions: PluginInfo[]; config?: unknown } {
     const s = this.slots[slot];
     const out: { slot: SlotName; active?: PluginInfo; versions: PluginInfo[]; config?: unknown } = { slot, versions: s.versions().map(info) };
-    if (s.current) out.active = info(s.current);
+    if (s.current) out.active = this.withRecorded(info(s.current));
     const c = slotConfig(this.loaded?.config, slot);
     if (c) out.config = c;
     return out;
+  }
+
+  private withRecorded(row: PluginInfo): PluginInfo {
+    const rec = row.state === 'active' && row.slot !== 'config' ? this.recorded?.[row.slot] : undefined;
+    return rec ? { ...row, recorded: `${rec.name}@${rec.version.slice(0, 12)}` } : row;
   }
 
   /** Stops the watcher and the isolation pool; disposes every version (agent executor: closed, tasks keep running). */

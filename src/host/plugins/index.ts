@@ -12,3 +12,4 @@ export * from './isolation.js';
 export * from './control.js';
 export * from './strategy-try.js';
 export * from './sync-worker.js';
+export * from './version-record.js';

@@ -62,6 +62,8 @@ export interface RegistryOptions {
   log?: (line: string) => void;
   /** Called with errors from dispose hooks. */
   onDisposeError?: (v: PluginVersion<unknown>, e: unknown) => void;
+  /** Called after the active version changed (promote, rollback, reactivate). */
+  onActiveChange?: (slot: SlotName) => void;
 }
 
 /** One slot: its versions, the active one, the one kept for rollback. */
@@ -147,6 +149,27 @@ export class PluginSlot<T> {
     this.failureTimes = [];
     if (old) this.supersede(old);
     this.o.log?.(`plugins: ${this.name} now serves ${v.name}@${v.hash.slice(0, 12)}`);
+    this.o.onActiveChange?.(this.name);
+  }
+
+  /**
+   * Serves again a version this slot still holds loaded (the one kept for rollback, or one still draining), by
+   * its full content hash. Used by a new leader to adopt the versions the previous leader recorded. Returns
+   * false (and changes nothing) when no loaded version has that hash; true when it is, or already was, active.
+   */
+  reactivate(hash: string): boolean {
+    if (this.active?.hash === hash) return true;
+    const v = this.history.find((x) => x.hash === hash && x.impl !== undefined && (x.state === 'retired' || x.state === 'draining'));
+    if (!v) return false;
+    const old = this.active;
+    if (this.previous === v) this.previous = undefined;
+    v.state = 'active';
+    this.active = v;
+    this.failureTimes = [];
+    if (old) this.supersede(old);
+    this.o.log?.(`plugins: ${this.name} serves again ${v.name}@${v.hash.slice(0, 12)}`);
+    this.o.onActiveChange?.(this.name);
+    return true;
   }
 
   private supersede(old: PluginVersion<T>): void {
@@ -224,6 +247,7 @@ export class PluginSlot<T> {
       this.o.log?.(`plugins: ${this.name} rolled back from ${bad.name}@${bad.hash.slice(0, 12)} to the built-in fallback: ${reason}`);
     }
     this.maybeRetire(bad);
+    this.o.onActiveChange?.(this.name);
   }
 
   /** Disposes every version (host shutdown). */
