@@ -258,3 +258,15 @@ test('a certificate renewal installs a new key and certificate without a restart
   const names = (await n1.control<{ configs: Config[] }>('ListConfigs')).configs.map((c) => c.spec.annotations.name);
   assert.ok(names.includes('after-renewal'));
 });
+
+test('control answers larger than gRPC\'s 4 MiB default work on the socket and when forwarded to the leader', async () => {
+  const data = Buffer.alloc(600_000, 'a').toString(); // 600 KB each: 8 make a 4.8 MB answer
+  for (let i = 0; i < 8; i++) {
+    await n1.control('CreateConfig', { spec: { annotations: { name: `big-${i}`, labels: {} }, data } }, 15_000);
+  }
+  await waitFor('n2 knows the leader', 15_000, async () => ((await n2.control<{ leaderNodeId: string }>('NodeInfo')).leaderNodeId ? true : undefined));
+  for (const p of [n1, n2]) {
+    const { configs } = await p.control<{ configs: Config[] }>('ListConfigs', {}, 15_000);
+    assert.equal(configs.filter((c) => c.spec.annotations.name.startsWith('big-')).length, 8);
+  }
+});

@@ -141,7 +141,7 @@ export class NodeProc {
 
   /** One control API call over this node's unix socket. */
   async control<T = unknown>(method: string, request: unknown = {}, timeoutMs = 5_000): Promise<T> {
-    const c = new TransportClient(`unix://${this.socket}`, { tls: { kind: 'none' }, callTimeoutMs: timeoutMs });
+    const c = new TransportClient(`unix://${this.socket}`, { tls: { kind: 'none' }, callTimeoutMs: timeoutMs, maxMessageBytes: 128 * 1024 * 1024 });
     try {
       const res = await c.control({ method, requestJson: JSON.stringify(request) });
       return JSON.parse(res.responseJson) as T;

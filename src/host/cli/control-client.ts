@@ -34,7 +34,12 @@ export class GrpcControlClient implements ControlClient {
       throw new SwarmError(Code.UNAVAILABLE, `control socket ${this.socketPath} does not exist (set -s/--socket or SWARM_SOCKET)`);
     }
     if (!isSocket) throw new SwarmError(Code.UNAVAILABLE, `${this.socketPath} is not a socket (set -s/--socket or SWARM_SOCKET)`);
-    this.client ??= new TransportClient(`unix://${this.socketPath}`, { tls: { kind: 'none' }, callTimeoutMs: this.callTimeoutMs });
+    this.client ??= new TransportClient(`unix://${this.socketPath}`, {
+      tls: { kind: 'none' },
+      callTimeoutMs: this.callTimeoutMs,
+      // Lists of large services exceed gRPC's 4 MiB default (10,000 tasks are about 11 MB of JSON).
+      maxMessageBytes: 128 * 1024 * 1024,
+    });
     try {
       const res = await this.client.control({ method, requestJson: JSON.stringify(request ?? {}) });
       return res.responseJson === '' ? {} : (JSON.parse(res.responseJson) as unknown);

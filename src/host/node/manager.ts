@@ -290,7 +290,8 @@ export class Manager {
   client(addr: string): TransportClient {
     let c = this.clients.get(addr);
     if (c === undefined) {
-      c = new TransportClient(addr, { tls: this.o.clientTls(), timers: this.o.timers });
+      // Large enough for forwarded control answers (see CONTROL_MAX_MESSAGE_BYTES in swarm-node.ts).
+      c = new TransportClient(addr, { tls: this.o.clientTls(), timers: this.o.timers, maxMessageBytes: 128 * 1024 * 1024 });
       this.clients.set(addr, c);
     }
     return c;
