@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeAvailability, NodeStatusState, TaskState, type Cluster, type Node, type NodeSpec, type Service, type Task } from '../../src/host/api/objects.js';
-import { NodeProc, freePort, teardown, tempDir, waitFor } from '../support/procs.js';
+import { NodeProc, teardown, waitFor, startNode } from '../support/procs.js';
 
 const procs: NodeProc[] = [];
 const dirs: string[] = [];
@@ -15,18 +15,8 @@ let m1: NodeProc;
 let cluster: Cluster;
 const idOf = new Map<string, string>();
 
-async function newNode(name: string, join?: { addr: string; token: string }): Promise<NodeProc> {
-  const dir = await tempDir(`swarmhost-${name}-`);
-  dirs.push(dir);
-  const p = new NodeProc({
-    name,
-    stateDir: dir,
-    port: await freePort(),
-    extraArgs: ['--executor', 'process'],
-    ...(join ? { joinAddr: join.addr, joinToken: join.token } : {}),
-  });
-  procs.push(p);
-  return p.start();
+function newNode(name: string, join?: { addr: string; token: string }): Promise<NodeProc> {
+  return startNode(procs, dirs, name, { extraArgs: ['--executor', 'process'], ...(join ? { join } : {}) });
 }
 
 const tasksOf = async (serviceId: string): Promise<Task[]> =>

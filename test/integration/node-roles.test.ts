@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodeRole, NodeStatusState, TaskState, type Cluster, type Node, type Service, type Task } from '../../src/host/api/objects.js';
 import { TransportClient } from '../../src/host/transport/index.js';
-import { NodeProc, freePort, teardown, tempDir, waitFor } from '../support/procs.js';
+import { NodeProc, teardown, waitFor, startNode } from '../support/procs.js';
 
 const procs: NodeProc[] = [];
 const dirs: string[] = [];
@@ -29,18 +29,8 @@ interface Info {
   members: { nodeId: string; raftId: string; reachable: boolean }[];
 }
 
-async function newNode(name: string, join?: { addr: string; token: string }): Promise<NodeProc> {
-  const dir = await tempDir(`swarmhost-${name}-`);
-  dirs.push(dir);
-  const p = new NodeProc({
-    name,
-    stateDir: dir,
-    port: await freePort(),
-    extraArgs: ['--executor', 'process'],
-    ...(join ? { joinAddr: join.addr, joinToken: join.token } : {}),
-  });
-  procs.push(p);
-  return p.start();
+function newNode(name: string, join?: { addr: string; token: string }): Promise<NodeProc> {
+  return startNode(procs, dirs, name, { extraArgs: ['--executor', 'process'], ...(join ? { join } : {}) });
 }
 
 /** Some node whose control socket answers and that knows a leader. */

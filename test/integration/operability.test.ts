@@ -9,7 +9,7 @@ import type { Cluster, Node } from '../../src/host/api/objects.js';
 import { NodeStatusState } from '../../src/host/api/objects.js';
 import { GrpcControlClient } from '../../src/host/cli/control-client.js';
 import { EXIT_NOT_CONVERGED, runSwarmctl } from '../../src/host/cli/swarmctl.js';
-import { NodeProc, freePort, teardown, tempDir, waitFor } from '../support/procs.js';
+import { NodeProc, freePort, teardown, tempDir, waitFor, startNode } from '../support/procs.js';
 
 const procs: NodeProc[] = [];
 const dirs: string[] = [];
@@ -17,18 +17,8 @@ let m1: NodeProc;
 let w2: NodeProc;
 let metricsPort = 0;
 
-async function newNode(name: string, extra: string[], join?: { addr: string; token: string }): Promise<NodeProc> {
-  const dir = await tempDir(`swarmhost-${name}-`);
-  dirs.push(dir);
-  const p = new NodeProc({
-    name,
-    stateDir: dir,
-    port: await freePort(),
-    extraArgs: ['--executor', 'process', ...extra],
-    ...(join ? { joinAddr: join.addr, joinToken: join.token } : {}),
-  });
-  procs.push(p);
-  return p.start();
+function newNode(name: string, extra: string[], join?: { addr: string; token: string }): Promise<NodeProc> {
+  return startNode(procs, dirs, name, { extraArgs: ['--executor', 'process', ...extra], ...(join ? { join } : {}) });
 }
 
 async function swarmctl(argv: string[], opts: { signal?: AbortSignal; onOut?: (all: string) => void } = {}): Promise<{ code: number; out: string; err: string }> {

@@ -14,7 +14,7 @@ import { PermissionDeniedError, UnavailableError } from '../../src/host/api/erro
 import { encodeMessage } from '../../src/host/raft/message-codec.js';
 import { MessageType } from '../../src/host/raft/types.js';
 import { TransportClient, type ClientTls } from '../../src/host/transport/index.js';
-import { NodeProc, freePort, teardown, tempDir, waitFor } from '../support/procs.js';
+import { NodeProc, teardown, waitFor, startNode } from '../support/procs.js';
 
 const procs: NodeProc[] = [];
 const dirs: string[] = [];
@@ -23,12 +23,8 @@ let n2: NodeProc;
 let n3: NodeProc;
 let cluster: Cluster;
 
-async function newNode(name: string, join?: { addr: string; token: string }): Promise<NodeProc> {
-  const dir = await tempDir(`swarmhost-${name}-`);
-  dirs.push(dir);
-  const p = new NodeProc({ name, stateDir: dir, port: await freePort(), ...(join ? { joinAddr: join.addr, joinToken: join.token } : {}) });
-  procs.push(p);
-  return p.start();
+function newNode(name: string, join?: { addr: string; token: string }): Promise<NodeProc> {
+  return startNode(procs, dirs, name, join ? { join } : {});
 }
 
 async function getCluster(p: NodeProc): Promise<Cluster> {

@@ -152,6 +152,29 @@ export class NodeProc {
 }
 
 /**
+ * Starts a swarmhost process with a fresh state dir and a free port, recording both in `procs` and `dirs` so
+ * that {@link teardown} cleans them up. `join` makes it join an existing swarm with a token.
+ */
+export async function startNode(
+  procs: NodeProc[],
+  dirs: string[],
+  name: string,
+  o: { join?: { addr: string; token: string }; extraArgs?: string[] } = {},
+): Promise<NodeProc> {
+  const dir = await tempDir(`swarmhost-${name}-`);
+  dirs.push(dir);
+  const p = new NodeProc({
+    name,
+    stateDir: dir,
+    port: await freePort(),
+    ...(o.extraArgs ? { extraArgs: o.extraArgs } : {}),
+    ...(o.join ? { joinAddr: o.join.addr, joinToken: o.join.token } : {}),
+  });
+  procs.push(p);
+  return p.start();
+}
+
+/**
  * Kills every process, then the task processes the process executor started under the state dirs (they run
  * in their own process groups and outlive their agent by design), and removes the directories.
  */
