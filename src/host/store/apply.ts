@@ -5,7 +5,7 @@
  * its error is reported back to the proposer.
  */
 import { AssertionFailure, TABLES, type StoreObject, type SwarmError, type TableName } from '../api/index.js';
-import type { Action, EntryPayload } from './codec.js';
+import { applyPatch, type Action, type EntryPayload, type PatchAction } from './codec.js';
 import { deepFreeze } from './freeze.js';
 import type { Tables } from './tables.js';
 import { LayeredSource, checkNameFree, existsError, missingError, sequenceError, tablesSource } from './transaction.js';
@@ -72,10 +72,17 @@ function applyAction(
     return;
   }
   const id = a.op === 'update' ? a.object.id : a.id;
+  if (typeof id !== 'string') throw new AssertionFailure(`store entry ${index}: ${a.op} without an id`);
   const cur = view.get(table, id);
   if (!cur) throw missingError(table, id);
   checkExpected(cur, table, id, a.expectedVersion, lastWriter);
-  if (a.op === 'update') {
+  if (a.op === 'patch') {
+    checkPatch(a, index);
+    const stored = deepFreeze(applyPatch(cur, a, index));
+    checkNameFree(view, table, stored);
+    view.set(table, id, stored);
+    events.push({ kind: 'update', table, object: stored, old: cur } as StoreEvent);
+  } else if (a.op === 'update') {
     const obj = a.object;
     checkNameFree(view, table, obj);
     const stored = deepFreeze({ ...obj, meta: { version: index, createdAt: cur.meta.createdAt, updatedAt: obj.meta.updatedAt } });
@@ -87,6 +94,18 @@ function applyAction(
   } else {
     throw new AssertionFailure(`store entry ${index}: unknown action op ${String((a as { op?: unknown }).op)}`);
   }
+}
+
+function checkPatch(a: PatchAction, index: number): void {
+  const ok =
+    typeof a.updatedAt === 'number' &&
+    a.set !== null &&
+    typeof a.set === 'object' &&
+    !Array.isArray(a.set) &&
+    !('id' in a.set) &&
+    !('meta' in a.set) &&
+    (a.unset === undefined || (Array.isArray(a.unset) && a.unset.every((k) => typeof k === 'string' && k !== 'id' && k !== 'meta')));
+  if (!ok) throw new AssertionFailure(`store entry ${index}: malformed patch of ${a.table} ${a.id}`);
 }
 
 /**

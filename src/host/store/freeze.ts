@@ -31,45 +31,62 @@ export function mutableCopy<T>(value: T): T {
  * read) and are not walked again. Throws InvalidArgumentError naming the path of the first bad value.
  */
 export function adoptJson<T>(value: T, path: string): T {
+  return adopt(value, path, undefined);
+}
+
+/** adoptJson with the path kept as (parent path, key) and only joined into a string for an error message. */
+function adopt<T>(value: T, parent: string, key: string | number | undefined): T {
   if (value === null || typeof value !== 'object') {
-    checkScalar(value, path);
+    checkScalar(value, parent, key);
     return value;
   }
   if (Object.isFrozen(value)) return value;
   if (Array.isArray(value)) {
+    const here = () => joinPath(parent, key);
     for (let i = 0; i < value.length; i++) {
       const v: unknown = value[i];
-      if (v === undefined) throw new InvalidArgumentError(`${path}[${i}]: undefined is not allowed in a list`);
-      if (typeof v === 'number' && Object.is(v, -0)) value[i] = 0;
-      else adoptJson(v, `${path}[${i}]`);
+      if (v === undefined) throw new InvalidArgumentError(`${here()}[${i}]: undefined is not allowed in a list`);
+      if (typeof v === 'number') {
+        if (Object.is(v, -0)) value[i] = 0;
+        else checkScalar(v, here(), i);
+      } else if (v !== null && typeof v === 'object') adopt(v, here(), i);
+      else checkScalar(v, here(), i);
     }
   } else {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
-      throw new InvalidArgumentError(`${path}: must be a plain object (got ${proto?.constructor?.name ?? 'an exotic object'})`);
+      throw new InvalidArgumentError(
+        `${joinPath(parent, key)}: must be a plain object (got ${proto?.constructor?.name ?? 'an exotic object'})`,
+      );
     }
     const rec = value as Record<string, unknown>;
+    let here: string | undefined;
     for (const k of Object.keys(rec)) {
       const v = rec[k];
       if (v === undefined) delete rec[k];
+      else if (typeof v === 'string' || typeof v === 'boolean' || v === null) continue;
       else if (typeof v === 'number' && Object.is(v, -0)) rec[k] = 0;
-      else adoptJson(v, `${path}.${k}`);
+      else adopt(v, (here ??= joinPath(parent, key)), k);
     }
   }
   return Object.freeze(value);
 }
 
-function checkScalar(v: unknown, path: string): void {
+function joinPath(parent: string, key: string | number | undefined): string {
+  return key === undefined ? parent : typeof key === 'number' ? `${parent}[${key}]` : `${parent}.${key}`;
+}
+
+function checkScalar(v: unknown, parent: string, key: string | number | undefined): void {
   switch (typeof v) {
     case 'string':
     case 'boolean':
       return;
     case 'number':
-      if (!Number.isFinite(v)) throw new InvalidArgumentError(`${path}: must be a finite number (got ${v})`);
+      if (!Number.isFinite(v)) throw new InvalidArgumentError(`${joinPath(parent, key)}: must be a finite number (got ${v})`);
       return;
     case 'object':
       return; // null
     default:
-      throw new InvalidArgumentError(`${path}: ${typeof v} is not JSON data`);
+      throw new InvalidArgumentError(`${joinPath(parent, key)}: ${typeof v} is not JSON data`);
   }
 }

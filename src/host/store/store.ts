@@ -444,7 +444,7 @@ function tooLarge(actions: Action[], sizeBytes: number, max: number): InvalidArg
     const n = encodeTx([a]).sizeBytes;
     if (n > worstBytes) [worst, worstBytes] = [a, n];
   }
-  const id = worst.op === 'delete' ? worst.id : worst.object.id;
+  const id = 'object' in worst ? worst.object.id : worst.id;
   return new InvalidArgumentError(
     `transaction too large: encodes to ${sizeBytes} bytes, maxProposalBytes is ${max}; largest change is ${KIND[worst.table]} ${id} (${worstBytes} bytes)`,
   );

@@ -200,6 +200,8 @@ interface Draft {
   op: 'create' | 'update' | 'delete';
   object: StoreObject | null;
   expectedVersion: number;
+  /** For updates: the object as this transaction first read it (the version expectedVersion names). */
+  base?: StoreObject;
 }
 
 /**
@@ -264,7 +266,7 @@ export class WriteTxImpl extends ReadTxImpl implements WriteTx {
     const key = draftKey(table, obj.id);
     const d = this.drafts.get(key);
     if (d) d.object = stored;
-    else this.drafts.set(key, { table, id: obj.id, op: 'update', object: stored, expectedVersion: cur.meta.version });
+    else this.drafts.set(key, { table, id: obj.id, op: 'update', object: stored, expectedVersion: cur.meta.version, base: cur });
     this.view.set(table, obj.id, stored);
     return stored as Stored<T>;
   }
@@ -280,7 +282,7 @@ export class WriteTxImpl extends ReadTxImpl implements WriteTx {
     else if (d) {
       d.op = 'delete';
       d.object = null;
-    } else this.drafts.set(key, { table, id, op: 'delete', object: null, expectedVersion: cur.meta.version });
+    } else this.drafts.set(key, { table, id, op: 'delete', object: null, expectedVersion: cur.meta.version, base: cur });
     this.view.set(table, id, null);
   }
 
@@ -289,7 +291,13 @@ export class WriteTxImpl extends ReadTxImpl implements WriteTx {
     const out: Action[] = [];
     for (const d of this.drafts.values()) {
       if (d.op === 'create') out.push({ op: 'create', table: d.table, object: d.object! });
-      else if (d.op === 'update') out.push({ op: 'update', table: d.table, object: d.object!, expectedVersion: d.expectedVersion });
+      else if (d.op === 'update') {
+        out.push(
+          d.base
+            ? { op: 'update', table: d.table, object: d.object!, expectedVersion: d.expectedVersion, base: d.base }
+            : { op: 'update', table: d.table, object: d.object!, expectedVersion: d.expectedVersion },
+        );
+      }
       else out.push({ op: 'delete', table: d.table, id: d.id, expectedVersion: d.expectedVersion });
     }
     return out;
