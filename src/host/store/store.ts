@@ -28,7 +28,17 @@ import {
 import { deepFreeze } from './freeze.js';
 import { KIND } from './indexes.js';
 import { emptyTables, type Tables } from './tables.js';
-import { LayeredSource, ReadTxImpl, WriteTxImpl, tablesSource, type ReadTx, type WriteTx } from './transaction.js';
+import {
+  LayeredSource,
+  ReadTxImpl,
+  WriteTxImpl,
+  tablesSource,
+  type Layer,
+  type ReadTx,
+  type Source,
+  type WriteTx,
+} from './transaction.js';
+import { indexKeys, matches, resolveFind, type FindBy, type IndexName, type ResolvedFind } from './indexes.js';
 import { WatchQueue, type StoreEvent, type WatchOptions, type Watcher } from './watch.js';
 
 /**
@@ -45,6 +55,8 @@ export const DEFAULT_MAX_PROPOSAL_BYTES = 1_572_864;
 export const DEFAULT_MAX_ACTIONS_PER_PROPOSAL = 200;
 /** Default bound on update() calls waiting for their turn (a batch counts as one). */
 export const DEFAULT_MAX_QUEUED_TRANSACTIONS = 4096;
+/** Default number of proposals the store keeps in flight at once (see docs/store.md, "Pipelined proposals"). */
+export const DEFAULT_MAX_PROPOSALS_IN_FLIGHT = 4;
 
 /** Construction options. */
 export interface StoreOptions {
@@ -58,8 +70,13 @@ export interface StoreOptions {
   maxProposalBytes?: number;
   /** Most actions (object changes) in one proposal. Default 200. */
   maxActionsPerProposal?: number;
-  /** Most update()/batch() calls queued behind the in-flight proposal. Default 4096. */
+  /** Most update()/batch() calls queued behind the in-flight proposals. Default 4096. */
   maxQueuedTransactions?: number;
+  /**
+   * Most proposals in flight at once. Default 4. A proposal built while others are in flight only takes
+   * transactions that do not depend on them (see docs/store.md); 1 = the next proposal waits for the last.
+   */
+  maxProposalsInFlight?: number;
 }
 
 /** Handle given to a batch() callback: registers atomic sub-transactions. */
@@ -111,7 +128,11 @@ export class Store {
   private proposer: Proposer | undefined;
   private readonly clock: Clock;
   private readonly queue: Item[] = [];
-  private inFlight = false;
+  /** Change layers of this store's proposals in flight, by proposal id, until applied or settled. */
+  private readonly inFlightLayers = new Map<string, Layer>();
+  private inFlight = 0;
+  /** A transaction at the queue head depends on in-flight changes: build nothing until all have settled. */
+  private blocked = false;
   private pumpScheduled = false;
   private readonly proposalPrefix: string;
   private proposalSeq = 0;
@@ -131,6 +152,8 @@ export class Store {
   readonly maxActionsPerProposal: number;
   /** Most queued update()/batch() calls. */
   readonly maxQueuedTransactions: number;
+  /** Most proposals in flight at once. */
+  readonly maxProposalsInFlight: number;
   /** Entries proposed by this store so far (observability and tests). */
   proposalsMade = 0;
 
@@ -140,6 +163,7 @@ export class Store {
     this.maxProposalBytes = positiveInt(opts.maxProposalBytes ?? DEFAULT_MAX_PROPOSAL_BYTES, 'maxProposalBytes');
     this.maxActionsPerProposal = positiveInt(opts.maxActionsPerProposal ?? DEFAULT_MAX_ACTIONS_PER_PROPOSAL, 'maxActionsPerProposal');
     this.maxQueuedTransactions = positiveInt(opts.maxQueuedTransactions ?? DEFAULT_MAX_QUEUED_TRANSACTIONS, 'maxQueuedTransactions');
+    this.maxProposalsInFlight = positiveInt(opts.maxProposalsInFlight ?? DEFAULT_MAX_PROPOSALS_IN_FLIGHT, 'maxProposalsInFlight');
     const b = opts.rng.bytes(8);
     this.proposalPrefix = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
   }
@@ -242,8 +266,12 @@ export class Store {
     this.watches.closeAll();
   }
 
+  private canBuild(): boolean {
+    return this.inFlight === 0 || (!this.blocked && this.inFlight < this.maxProposalsInFlight);
+  }
+
   private schedulePump(): void {
-    if (this.pumpScheduled || this.inFlight) return;
+    if (this.pumpScheduled || !this.canBuild()) return;
     this.pumpScheduled = true;
     queueMicrotask(() => {
       this.pumpScheduled = false;
@@ -251,11 +279,14 @@ export class Store {
     });
   }
 
-  /** Builds the next proposal from the queue head and sends it; runs again when it settles. */
+  /** Builds proposals from the queue head and sends them, up to maxProposalsInFlight; runs again as they settle. */
   private pump(): void {
-    while (!this.inFlight && this.queue.length > 0) {
+    while (this.canBuild() && this.queue.length > 0) {
       const proposal = `${this.proposalPrefix}.${++this.proposalSeq}`;
-      const group = new LayeredSource(tablesSource(this.tables));
+      // With proposals in flight, transactions read the applied state through a guard that stops any whose
+      // reads would see (or miss) an in-flight change: what goes into this proposal never depends on them.
+      const guard = this.inFlight > 0 ? new IndependentSource(tablesSource(this.tables), [...this.inFlightLayers.values()]) : undefined;
+      const group = new LayeredSource(guard ?? tablesSource(this.tables));
       const members: Member[] = [];
       const encoded: EncodedTx[] = [];
       const txs: Action[][] = [];
@@ -272,11 +303,14 @@ export class Store {
           value = fn(tx);
           txActions = tx.actions();
         } catch (e) {
+          if (guard?.conflicted) break;
           this.advance(item)(toError(e));
           continue;
         } finally {
           tx.open = false;
         }
+        // Also when fn caught the guard's signal itself: the transaction waits for the in-flight proposals.
+        if (guard?.conflicted) break;
         if (txActions.length === 0) {
           // Read-only: nothing to propose; it settles with the proposal its reads may depend on.
           members.push({ encoded: undefined, settle: this.settler(item, value) });
@@ -297,11 +331,12 @@ export class Store {
         actions += txActions.length;
         members.push({ encoded: enc, settle: this.settler(item, value) });
       }
+      if (guard?.conflicted) this.blocked = true;
       if (encoded.length === 0) {
         for (const m of members) m.settle(undefined);
         continue;
       }
-      this.send(proposal, encodeEntry(proposal, encoded), txs, members);
+      this.send(proposal, encodeEntry(proposal, encoded), txs, members, group.layer);
     }
   }
 
@@ -328,22 +363,25 @@ export class Store {
     return (err) => done(err, value);
   }
 
-  private send(proposal: string, data: Uint8Array, txs: Action[][], members: Member[]): void {
+  private send(proposal: string, data: Uint8Array, txs: Action[][], members: Member[], layer: Layer): void {
     const proposer = this.proposer;
     if (!proposer) {
       const err = new UnavailableError('store: no proposer (this manager cannot write)');
       for (const m of members) m.settle(err);
       return;
     }
-    this.inFlight = true;
+    this.inFlight++;
     this.proposalsMade++;
     this.outcomes.set(proposal, null);
     this.ownActions.set(proposal, { txs, data });
+    this.inFlightLayers.set(proposal, layer);
     const finish = (proposerErr: Error | undefined): void => {
       const outcome = this.outcomes.get(proposal);
       this.outcomes.delete(proposal);
       this.ownActions.delete(proposal);
-      this.inFlight = false;
+      this.inFlightLayers.delete(proposal);
+      this.inFlight--;
+      if (this.inFlight === 0) this.blocked = false;
       let i = 0;
       for (const m of members) {
         if (proposerErr) m.settle(proposerErr);
@@ -395,6 +433,8 @@ export class Store {
     const mine = own0 !== undefined && Buffer.compare(own0.data, data) === 0 ? own0.txs : undefined;
     const payload = mine ? { proposal: own!, txs: mine } : decodeActions(data);
     if (mine) this.ownActions.delete(own!);
+    // Applied: its changes are in the tables now; transactions built from here on may read them.
+    if (own !== undefined) this.inFlightLayers.delete(own);
     const { errors, events } = applyEntry(this.tables, index, payload);
     this.applied = index;
     if (this.outcomes.has(payload.proposal)) this.outcomes.set(payload.proposal, errors);
@@ -425,6 +465,88 @@ export class Store {
     const ev: StoreEvent = { kind: 'restored', version: snap.index };
     this.watches.publish([ev]);
   }
+}
+
+/** Thrown by {@link IndependentSource} (and remembered, in case a transaction catches it). */
+class InFlightConflict extends Error {
+  constructor() {
+    super('store: transaction depends on an in-flight proposal (it will run after it)');
+  }
+}
+
+/**
+ * The applied state as seen by a transaction built while proposals are in flight. Any read whose result an
+ * in-flight change could alter (a get of an object they wrote, a list of a table they changed, a find that one
+ * of their old or new objects matches) marks the source conflicted and throws: such a transaction waits until
+ * the in-flight proposals have settled and then runs against their outcome. Reads that pass are independent
+ * of them, so the proposal stays correct whether or not the earlier ones commit.
+ */
+class IndependentSource implements Source {
+  conflicted = false;
+  constructor(
+    private readonly base: Source,
+    private readonly layers: readonly Layer[],
+  ) {}
+
+  private conflict(): never {
+    this.conflicted = true;
+    throw new InFlightConflict();
+  }
+
+  get(table: TableName, id: string): StoreObject | undefined {
+    for (const l of this.layers) if (l.get(table)?.has(id)) this.conflict();
+    return this.base.get(table, id);
+  }
+
+  list(table: TableName): StoreObject[] {
+    for (const l of this.layers) if ((l.get(table)?.size ?? 0) > 0) this.conflict();
+    return this.base.list(table);
+  }
+
+  find(table: TableName, by: FindBy): StoreObject[] {
+    let r: ResolvedFind | undefined;
+    for (const l of this.layers) {
+      const changes = l.get(table);
+      if (!changes || changes.size === 0) continue;
+      r ??= resolveFind(table, by);
+      if (r.kind === 'index') {
+        if (touchedKeys(table, changes, this.base).get(r.index)?.has(r.key)) this.conflict();
+        continue;
+      }
+      for (const [id, next] of changes) {
+        if (next && matches(table, next, by, r)) this.conflict();
+        const old = this.base.get(table, id);
+        if (old && matches(table, old, by, r)) this.conflict();
+      }
+    }
+    return this.base.find(table, by);
+  }
+}
+
+/** Per in-flight change set: every index key its old and new objects are filed under (built once, lazily). */
+const touchedCache = new WeakMap<Map<string, StoreObject | null>, Map<IndexName, Set<string>>>();
+
+function touchedKeys(table: TableName, changes: Map<string, StoreObject | null>, base: Source): Map<IndexName, Set<string>> {
+  let out = touchedCache.get(changes);
+  if (out) return out;
+  out = new Map();
+  const add = (obj: StoreObject): void => {
+    const keys = indexKeys(table, obj);
+    for (const ix of Object.keys(keys) as IndexName[]) {
+      let set = out!.get(ix);
+      if (!set) out!.set(ix, (set = new Set()));
+      set.add(keys[ix]!);
+    }
+  };
+  // The old objects are the applied ones: an in-flight change set is independent of the others in flight,
+  // so nothing else can change these objects before it applies.
+  for (const [id, next] of changes) {
+    if (next) add(next);
+    const old = base.get(table, id);
+    if (old) add(old);
+  }
+  touchedCache.set(changes, out);
+  return out;
 }
 
 function failRest(item: BatchItem, err: Error): void {

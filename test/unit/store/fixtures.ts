@@ -96,7 +96,10 @@ export function node(id: string, hostname: string, role = NodeRole.WORKER, membe
 }
 
 /** A fresh single-manager store with a seeded rng and manual clock. */
-export function localStore(seed = 1, extra: { record?: boolean; maxProposalBytes?: number; maxQueuedTransactions?: number } = {}) {
+export function localStore(
+  seed = 1,
+  extra: { record?: boolean; maxProposalBytes?: number; maxQueuedTransactions?: number; maxProposalsInFlight?: number } = {},
+) {
   const clock = new ManualClock();
   const rng = new SeededRng(seed);
   const { store, proposer } = createLocalStore({ clock, rng, ...extra });

@@ -135,7 +135,7 @@ describe('store write transactions', () => {
   });
 
   it('groups concurrent updates into few proposals, each transaction whole in one proposal', async () => {
-    const { store } = localStore();
+    const { store } = localStore(1, { maxProposalsInFlight: 1 });
     const held = new HeldProposer(store);
     store.setProposer(held);
     const first = store.update((tx) => tx.create('tasks', task('t0', 's', 0)));
