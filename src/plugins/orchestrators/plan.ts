@@ -125,9 +125,15 @@ export function taskName(serviceName: string, slot: number, nodeId: string, task
   return slot === 0 && nodeId !== '' ? `${serviceName}.${nodeId}.${taskId}` : `${serviceName}.${slot}.${taskId}`;
 }
 
+/** The value itself when it is frozen (immutable, safe to share), else a deep copy. */
+function ownCopy<T>(v: T): T {
+  return Object.isFrozen(v) ? v : structuredClone(v);
+}
+
 /**
- * Builds a new task record from a service: a copy of its task spec at its spec version, status NEW "created".
- * `meta` carries the creation time; the store overwrites the version when it commits.
+ * Builds a new task record from a service: its task spec at its spec version (shared when the service is a
+ * frozen stored object, else copied), status NEW "created". `meta` carries the creation time; the store
+ * overwrites the version when it commits.
  */
 export function newTaskFromService(service: Service, opts: NewTaskOptions): Task {
   const id = opts.newId();
@@ -135,13 +141,14 @@ export function newTaskFromService(service: Service, opts: NewTaskOptions): Task
   const task: Task = {
     id,
     meta: { version: 0, createdAt: opts.nowMs, updatedAt: opts.nowMs },
-    spec: structuredClone(service.spec.task),
+    // A stored service is deep-frozen, so its task spec can be shared by all its tasks (no copy per task).
+    spec: ownCopy(service.spec.task),
     specVersion: service.specVersion,
     serviceId: service.id,
     slot: opts.slot,
     nodeId,
     annotations: { name: taskName(service.spec.annotations.name, opts.slot, nodeId, id), labels: {} },
-    serviceAnnotations: structuredClone(service.spec.annotations),
+    serviceAnnotations: ownCopy(service.spec.annotations),
     status: {
       timestamp: opts.nowMs,
       state: TaskState.NEW,
@@ -152,7 +159,7 @@ export function newTaskFromService(service: Service, opts: NewTaskOptions): Task
     },
     desiredState: opts.desiredState,
   };
-  if (service.spec.endpoint) task.endpoint = structuredClone(service.spec.endpoint);
+  if (service.spec.endpoint) task.endpoint = ownCopy(service.spec.endpoint);
   if (opts.jobIteration !== undefined) task.jobIteration = opts.jobIteration;
   return task;
 }

@@ -126,4 +126,22 @@ describe('store indexes and lookups', () => {
       assert.equal(tx.lookup('services', 'Frontend').id, 'svc1aaaa');
     });
   });
+
+  it('moves a node in the hostname and name indexes when only its description changes; a status-only task update keeps every entry', async () => {
+    const { store } = await seeded();
+    await store.update((tx) => {
+      const n2 = tx.get('nodes', 'n2')!;
+      tx.update('nodes', { ...n2, description: { ...n2.description!, hostname: 'host-z' } });
+      const t1 = tx.get('tasks', 't1')!;
+      tx.update('tasks', { ...t1, status: { ...t1.status, state: TaskState.RUNNING, message: 'started' } });
+    });
+    store.view((tx) => {
+      assert.deepEqual(ids(tx.find('nodes', { hostname: 'host-b' })), ['n3']);
+      assert.deepEqual(ids(tx.find('nodes', { hostname: 'host-z' })), ['n2']);
+      assert.deepEqual(ids(tx.find('nodes', { name: 'HOST-Z' })), ['n2']);
+      assert.deepEqual(ids(tx.find('tasks', { nodeId: 'n1' })), ['t1', 't3']);
+      assert.deepEqual(ids(tx.find('tasks', { serviceId: 'svc1aaaa', slot: 1 })), ['t1', 't4']);
+      assert.deepEqual(ids(tx.find('tasks', { desiredState: TaskState.RUNNING })), ['t1', 't2']);
+    });
+  });
 });
