@@ -281,7 +281,10 @@ export class Manager {
       const c = this.client(peer.addr);
       c.sendRaftMessage(encodeMessage(m)).then(
         () => this.lastContactMs.set(m.to, this.o.clock.now()),
-        () => undefined, // lost messages are Raft's business; reachability shows it
+        // Lost messages are Raft's business (reachability shows it), with one exception: a member that says
+        // we were removed. That happens to a manager demoted or removed while its process was down: its own
+        // log never got the conf change, so only its peers can tell it.
+        (e: unknown) => this.onPeerRefusal(m.to, e),
       );
     }
   }
@@ -414,6 +417,16 @@ export class Manager {
       await new Promise<void>((r) => this.o.timers.setTimeout(() => r(), 20));
     }
     return best;
+  }
+
+  private removedByPeer = false;
+
+  private onPeerRefusal(peer: RaftId, e: unknown): void {
+    if (this.removedByPeer || !(e instanceof FailedPreconditionError)) return;
+    if (!e.message.includes(`member ${this.o.raftId} was removed from the cluster`)) return;
+    this.removedByPeer = true;
+    this.log.warn({ raftId: this.o.raftId, peer }, 'a raft peer reports this manager was removed from raft');
+    this.o.onRemoved?.();
   }
 
   private onConfChange(cc: ConfChange): void {

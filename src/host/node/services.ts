@@ -188,7 +188,11 @@ export function nodeServices(o: NodeServicesOptions): NodeServices {
           },
           ...(metrics ? { onFailure: () => metrics.recordPluginFailure('executor', plugin.name) } : {}),
         });
-        const managers = node.manager ? [node.advertiseAddr] : node.state.managers.map((x) => x.addr).filter((a) => a !== '');
+        // A manager's agent starts on its own dispatcher but also knows its peers: when it cannot get a session
+        // locally (e.g. this manager was removed from Raft while it was down and stops its manager role at
+        // restart), it fails over to another manager instead of retrying a dispatcher that is gone.
+        const known = node.state.managers.map((x) => x.addr).filter((a) => a !== '' && a !== node.advertiseAddr);
+        const managers = node.manager ? [node.advertiseAddr, ...known] : known;
         const connect = (addr: string): TransportDispatcherClient => new TransportDispatcherClient(addr, { tls: node.clientTls(), timers: node.timers });
         agent = new Agent({
           nodeId: node.nodeId,
