@@ -1,5 +1,6 @@
 /** Builders for Task objects used by agent and executor tests. */
-import { RestartCondition, TaskState } from '../../src/host/api/objects.js';
+import { TaskState } from '../../src/host/api/objects.js';
+import { taskSpec } from './objects.js';
 import type { ContainerSpec, Task } from '../../src/host/api/objects.js';
 
 let counter = 0;
@@ -11,26 +12,10 @@ export function makeTask(container: Partial<ContainerSpec> = {}, over: Partial<T
   return {
     id,
     meta: { version: 1, createdAt: 0, updatedAt: 0 },
-    spec: {
-      container: {
-        image: 'swarmhost-test/busybox:latest',
-        command: [],
-        args: [],
-        env: [],
-        labels: {},
-        hostname: '',
-        dir: '',
-        user: '',
-        tty: false,
-        stopSignal: '',
-        stopGracePeriodMs: 10_000,
-        ...container,
-      },
-      resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-      restart: { condition: RestartCondition.ANY, delayMs: 5000, maxAttempts: 0, windowMs: 0 },
-      placement: { constraints: [], preferences: [], platforms: [], maxReplicas: 0 },
-      forceUpdate: 0,
-    },
+    spec: (() => {
+      const spec = taskSpec({ image: 'swarmhost-test/busybox:latest' });
+      return { ...spec, container: { ...spec.container, ...container } };
+    })(),
     specVersion: 0,
     serviceId: 'svc1',
     slot: 1,

@@ -1,15 +1,8 @@
 // In-process harness for the leader orchestration tests: a local store on SimTimers, the leader components, and
 // a tiny fake agent that moves ASSIGNED tasks to RUNNING (and stops or fails them) like the dispatcher would.
 import {
-  IssuanceState,
-  NodeAvailability,
-  NodeMembership,
-  NodeRole,
-  NodeStatusState,
-  RestartCondition,
   TaskState,
   type Node,
-  type RestartPolicy,
   type Service,
   type ServiceMode,
   type Task,
@@ -19,6 +12,9 @@ import {
 import { SeededRng, SimTimers } from '../../../src/host/env/index.js';
 import { createLocalStore, type Store, type Watcher } from '../../../src/host/store/index.js';
 import { LeaderOrchestration, type LeaderOrchestrationOptions } from '../../../src/host/orchestration/index.js';
+import { node, taskSpec } from '../../support/objects.js';
+
+export { taskSpec };
 
 /** Lets every queued promise and microtask run (no wall-clock wait: one macrotask turn). */
 export async function flush(): Promise<void> {
@@ -26,49 +22,11 @@ export async function flush(): Promise<void> {
   await new Promise<void>((r) => setImmediate(r));
 }
 
+/** A READY, ACTIVE worker (see test/support/objects.ts) with meta version 0, as the leader tests create them. */
 export function nodeObj(id: string, o: { cpu?: number; mem?: number; labels?: Record<string, string> } = {}): Node {
-  return {
-    id,
-    meta: { version: 0, createdAt: 0, updatedAt: 0 },
-    spec: {
-      annotations: { name: id, labels: o.labels ?? {} },
-      desiredRole: NodeRole.WORKER,
-      membership: NodeMembership.ACCEPTED,
-      availability: NodeAvailability.ACTIVE,
-    },
-    description: {
-      hostname: id,
-      platform: { architecture: 'x86_64', os: 'linux' },
-      resources: { nanoCpus: o.cpu ?? 4e9, memoryBytes: o.mem ?? 8 * 2 ** 30 },
-      engine: { engineVersion: '1', labels: {}, plugins: [] },
-    },
-    status: { state: NodeStatusState.READY, message: '', addr: '10.0.0.1' },
-    certificate: { role: NodeRole.WORKER, csr: '', status: { state: IssuanceState.ISSUED, err: '' }, certificate: '', cn: id },
-    role: NodeRole.WORKER,
-  };
+  return { ...node(id, o), meta: { version: 0, createdAt: 0, updatedAt: 0 } };
 }
 
-export function taskSpec(o: { image?: string; restart?: Partial<RestartPolicy>; constraints?: string[]; cpu?: number } = {}): TaskSpec {
-  return {
-    container: {
-      image: o.image ?? 'busybox:1',
-      command: [],
-      args: [],
-      env: [],
-      labels: {},
-      hostname: '',
-      dir: '',
-      user: '',
-      tty: false,
-      stopSignal: '',
-      stopGracePeriodMs: 10_000,
-    },
-    resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: o.cpu ?? 0, memoryBytes: 0 } },
-    restart: { condition: RestartCondition.ANY, delayMs: 5_000, maxAttempts: 0, windowMs: 0, ...o.restart },
-    placement: { constraints: o.constraints ?? [], preferences: [], platforms: [], maxReplicas: 0 },
-    forceUpdate: 0,
-  };
-}
 
 export function serviceObj(id: string, o: { mode?: ServiceMode; replicas?: number; spec?: TaskSpec; update?: UpdateConfig } = {}): Service {
   const s: Service = {

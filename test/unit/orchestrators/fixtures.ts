@@ -1,78 +1,26 @@
 // Builders for nodes, services and tasks used by the orchestrator and restart tests.
 import {
-  IssuanceState,
-  NodeAvailability,
-  NodeMembership,
-  NodeRole,
-  NodeStatusState,
-  RestartCondition,
   TaskState,
   type Node,
-  type Resources,
-  type RestartPolicy,
   type Service,
   type ServiceMode,
   type Task,
   type TaskSpec,
 } from '../../../src/host/api/index.js';
+import { node, taskSpec } from '../../support/objects.js';
+
+export { node, taskSpec };
 
 export function idGen(prefix = 'id'): () => string {
   let n = 0;
   return () => `${prefix}${++n}`;
 }
 
-export function node(id: string, o: { availability?: NodeAvailability; state?: NodeStatusState; labels?: Record<string, string>; cpu?: number; mem?: number; generic?: Record<string, number>; genericNamed?: Record<string, string[]> } = {}): Node {
-  const resources: Resources = { nanoCpus: o.cpu ?? 4e9, memoryBytes: o.mem ?? 8 * 2 ** 30 };
-  if (o.generic) resources.generic = o.generic;
-  if (o.genericNamed) resources.genericNamed = o.genericNamed;
-  return {
-    id,
-    meta: { version: 1, createdAt: 0, updatedAt: 0 },
-    spec: {
-      annotations: { name: id, labels: o.labels ?? {} },
-      desiredRole: NodeRole.WORKER,
-      membership: NodeMembership.ACCEPTED,
-      availability: o.availability ?? NodeAvailability.ACTIVE,
-    },
-    description: {
-      hostname: id,
-      platform: { architecture: 'x86_64', os: 'linux' },
-      resources,
-      engine: { engineVersion: '1', labels: {}, plugins: [] },
-    },
-    status: { state: o.state ?? NodeStatusState.READY, message: '', addr: '10.0.0.1' },
-    certificate: { role: NodeRole.WORKER, csr: '', status: { state: IssuanceState.ISSUED, err: '' }, certificate: '', cn: id },
-    role: NodeRole.WORKER,
-  };
-}
 
 export function nodesById(...ns: Node[]): Record<string, Node> {
   return Object.fromEntries(ns.map((n) => [n.id, n]));
 }
 
-export function taskSpec(o: { image?: string; restart?: Partial<RestartPolicy>; constraints?: string[]; cpu?: number; mem?: number; generic?: Record<string, number> } = {}): TaskSpec {
-  const reservations: TaskSpec['resources']['reservations'] = { nanoCpus: o.cpu ?? 0, memoryBytes: o.mem ?? 0 };
-  if (o.generic) reservations.generic = o.generic;
-  return {
-    container: {
-      image: o.image ?? 'busybox:1',
-      command: [],
-      args: [],
-      env: [],
-      labels: {},
-      hostname: '',
-      dir: '',
-      user: '',
-      tty: false,
-      stopSignal: '',
-      stopGracePeriodMs: 10_000,
-    },
-    resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations },
-    restart: { condition: RestartCondition.ANY, delayMs: 5_000, maxAttempts: 0, windowMs: 0, ...o.restart },
-    placement: { constraints: o.constraints ?? [], preferences: [], platforms: [], maxReplicas: 0 },
-    forceUpdate: 0,
-  };
-}
 
 export function service(o: { id?: string; name?: string; mode?: ServiceMode; replicas?: number; spec?: TaskSpec; specVersion?: number; jobIteration?: number } = {}): Service {
   const s: Service = {
