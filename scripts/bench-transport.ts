@@ -1,7 +1,8 @@
 // Raft-replicated store writes through real swarmhost processes: three managers on loopback (mutual TLS
 // gRPC between them, real WAL with fsync), writes = control-API CreateConfig calls with 64-byte values sent
-// to the leader's control socket at concurrency 1, 16 and 256; writes/s and p50/p99 latency. Baseline in
-// the same run: NodeInfo calls on the same socket (a control round trip that writes nothing), which bounds
+// to the leader's control socket at concurrency 1, 16 and 256 over the multiplexed control stream; writes/s
+// and p50/p99 latency. Baselines in the same run: NodeInfo calls on the same socket (a control round trip
+// that writes nothing), as unary gRPC calls (one Control/Call each) and over the control stream, which bound
 // what the socket path alone allows.
 //   npm run bench:transport [-- --quick] [--json] [--seconds N]
 import { TransportClient } from '../src/host/transport/index.js';
@@ -29,8 +30,14 @@ async function node(name: string, join?: { addr: string; token: string }): Promi
   return p.start();
 }
 
-async function load(sock: string, concurrency: number, ms: number, write: boolean): Promise<{ perSec: number; p50: number; p99: number }> {
-  const c = new TransportClient(`unix://${sock}`, { tls: { kind: 'none' }, callTimeoutMs: 30_000 });
+async function load(
+  sock: string,
+  concurrency: number,
+  ms: number,
+  write: boolean,
+  controlTransport: 'stream' | 'unary' = 'stream',
+): Promise<{ perSec: number; p50: number; p99: number }> {
+  const c = new TransportClient(`unix://${sock}`, { tls: { kind: 'none' }, callTimeoutMs: 30_000, controlTransport });
   const data = Buffer.alloc(48, 7).toString('base64'); // 64 bytes of base64
   const lat: number[] = [];
   let n = 0;
@@ -63,14 +70,19 @@ try {
   await node('m3', { addr: n1.addr, token: cluster.rootCA.joinTokens.manager });
   await waitFor('3 members', 30_000, async () => ((await n1.control<{ members: unknown[] }>('NodeInfo')).members.length === 3 ? true : undefined));
   console.log(`bench-transport: 3 swarmhost managers on loopback, fsync on, 64-byte values, ${seconds} s per point`);
-  const base = await load(n1.socket, 16, Math.min(seconds, 3) * 1000, false);
-  report('baseline_control_roundtrip_c16', base.perSec, 'calls/s');
+  const baseMs = Math.min(seconds, 3) * 1000;
+  const unary = await load(n1.socket, 16, baseMs, false, 'unary');
+  report('baseline_control_roundtrip_c16', unary.perSec, 'calls/s');
+  report('baseline_stream_roundtrip_c16', (await load(n1.socket, 16, baseMs, false)).perSec, 'calls/s');
+  const base = await load(n1.socket, 256, baseMs, false);
+  report('baseline_stream_roundtrip_c256', base.perSec, 'calls/s');
+  report('baseline_stream_vs_unary_c256_ratio', base.perSec / (await load(n1.socket, 256, baseMs, false, 'unary')).perSec, 'x');
   for (const c of [1, 16, 256]) {
     const r = await load(n1.socket, c, seconds * 1000, true);
     report(`writes_c${c}`, r.perSec, 'writes/s');
     report(`writes_c${c}_p50`, r.p50, 'ms');
     report(`writes_c${c}_p99`, r.p99, 'ms');
-    report(`writes_c${c}_ratio_vs_baseline`, r.perSec / base.perSec, 'x');
+    report(`writes_c${c}_ratio_vs_stream_baseline_c256`, r.perSec / base.perSec, 'x');
   }
 } finally {
   await teardown(procs, dirs);
