@@ -144,7 +144,6 @@ export class ControlStreamSession {
     });
     call.on('cancelled', () => this.close());
     call.on('error', () => this.close());
-    call.on('close', () => this.close());
   }
 
   /** Requests running or answered but not yet handed to gRPC. */
