@@ -3,7 +3,8 @@
 // to the leader's control socket at concurrency 1, 16 and 256 over the multiplexed control stream; writes/s
 // and p50/p99 latency. Baselines in the same run: NodeInfo calls on the same socket (a control round trip
 // that writes nothing), as unary gRPC calls (one Control/Call each) and over the control stream, which bound
-// what the socket path alone allows.
+// what the socket path alone allows. Last point: writes at concurrency 256 on a follower's socket (each
+// forwarded to the leader).
 //   npm run bench:transport [-- --quick] [--json] [--seconds N]
 import { TransportClient } from '../src/host/transport/index.js';
 import { NodeProc, freePort, teardown, tempDir, waitFor } from '../test/support/procs.js';
@@ -66,7 +67,7 @@ try {
   const n1 = await node('m1');
   await waitFor('m1 leader', 20_000, async () => ((await n1.control<{ raftRole: string }>('NodeInfo').catch(() => undefined))?.raftRole === 'leader' ? true : undefined));
   const cluster = await waitFor('cluster', 10_000, async () => (await n1.control<{ clusters: Cluster[] }>('ListClusters').catch(() => undefined))?.clusters[0]);
-  await node('m2', { addr: n1.addr, token: cluster.rootCA.joinTokens.manager });
+  const n2 = await node('m2', { addr: n1.addr, token: cluster.rootCA.joinTokens.manager });
   await node('m3', { addr: n1.addr, token: cluster.rootCA.joinTokens.manager });
   await waitFor('3 members', 30_000, async () => ((await n1.control<{ members: unknown[] }>('NodeInfo')).members.length === 3 ? true : undefined));
   console.log(`bench-transport: 3 swarmhost managers on loopback, fsync on, 64-byte values, ${seconds} s per point`);
@@ -84,6 +85,11 @@ try {
     report(`writes_c${c}_p99`, r.p99, 'ms');
     report(`writes_c${c}_ratio_vs_stream_baseline_c256`, r.perSec / base.perSec, 'x');
   }
+  // A follower's socket: every write is forwarded to the leader (over the follower's control stream to it).
+  const f = await load(n2.socket, 256, seconds * 1000, true);
+  report('writes_via_follower_c256', f.perSec, 'writes/s');
+  report('writes_via_follower_c256_p50', f.p50, 'ms');
+  report('writes_via_follower_c256_p99', f.p99, 'ms');
 } finally {
   await teardown(procs, dirs);
 }
