@@ -37,6 +37,7 @@ async function load(
   ms: number,
   write: boolean,
   controlTransport: 'stream' | 'unary' = 'stream',
+  tag = 'c',
 ): Promise<{ perSec: number; p50: number; p99: number }> {
   const c = new TransportClient(`unix://${sock}`, { tls: { kind: 'none' }, callTimeoutMs: 30_000, controlTransport });
   const data = Buffer.alloc(48, 7).toString('base64'); // 64 bytes of base64
@@ -47,7 +48,7 @@ async function load(
     for (let i = 0; performance.now() < end; i++) {
       const t0 = performance.now();
       if (write) {
-        await c.control({ method: 'CreateConfig', requestJson: JSON.stringify({ spec: { annotations: { name: `c${concurrency}-${w}-${i}`, labels: {} }, data } }) });
+        await c.control({ method: 'CreateConfig', requestJson: JSON.stringify({ spec: { annotations: { name: `${tag}${concurrency}-${w}-${i}`, labels: {} }, data } }) });
       } else {
         await c.control({ method: 'NodeInfo', requestJson: '{}' });
       }
@@ -86,7 +87,7 @@ try {
     report(`writes_c${c}_ratio_vs_stream_baseline_c256`, r.perSec / base.perSec, 'x');
   }
   // A follower's socket: every write is forwarded to the leader (over the follower's control stream to it).
-  const f = await load(n2.socket, 256, seconds * 1000, true);
+  const f = await load(n2.socket, 256, seconds * 1000, true, 'stream', 'f');
   report('writes_via_follower_c256', f.perSec, 'writes/s');
   report('writes_via_follower_c256_p50', f.p50, 'ms');
   report('writes_via_follower_c256_p99', f.p99, 'ms');
