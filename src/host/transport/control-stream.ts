@@ -125,8 +125,10 @@ export interface ControlStreamSessionDeps {
 /** One control stream on the server: dispatches requests, batches results, bounds what is outstanding. */
 export class ControlStreamSession {
   private readonly running = new Map<number, StreamCallContext>();
-  private out: ControlStreamResult[] = [];
-  private outBytes = 0;
+  /** Results not yet handed to gRPC, in batches of at most the batch limit (the last one still filling). */
+  private batches: { results: ControlStreamResult[]; bytes: number }[] = [];
+  /** Results in {@link batches}. */
+  private queued = 0;
   private flushScheduled = false;
   private blocked = false;
   private closed = false;
@@ -148,7 +150,7 @@ export class ControlStreamSession {
 
   /** Requests running or answered but not yet handed to gRPC. */
   get outstanding(): number {
-    return this.running.size + this.out.length;
+    return this.running.size + this.queued;
   }
 
   /** Server shutdown: refuse new requests, end the stream once the outstanding ones are answered. */
@@ -219,9 +221,14 @@ export class ControlStreamSession {
       };
       bytes = r.message.length + ENTRY_OVERHEAD_BYTES;
     }
-    if (this.out.length > 0 && this.outBytes + bytes > Math.min(BATCH_SOFT_LIMIT_BYTES, limit)) this.flush();
-    this.out.push(r);
-    this.outBytes += bytes;
+    let last = this.batches[this.batches.length - 1];
+    if (last === undefined || (last.results.length > 0 && last.bytes + bytes > Math.min(BATCH_SOFT_LIMIT_BYTES, limit))) {
+      last = { results: [], bytes: 0 };
+      this.batches.push(last);
+    }
+    last.results.push(r);
+    last.bytes += bytes;
+    this.queued++;
     this.scheduleFlush();
   }
 
@@ -235,23 +242,23 @@ export class ControlStreamSession {
   }
 
   private flush(): void {
-    if (this.closed || this.blocked || this.out.length === 0) return this.maybeEnd();
-    const results = this.out;
-    this.out = [];
-    this.outBytes = 0;
-    let ok: boolean;
-    try {
-      ok = this.call.write({ results });
-    } catch {
-      return this.close();
-    }
-    if (!ok) {
-      // The client is not reading: hold further results (they count as outstanding) until gRPC drains.
-      this.blocked = true;
-      this.call.once('drain', () => {
-        this.blocked = false;
-        this.flush();
-      });
+    while (!this.closed && !this.blocked && this.batches.length > 0) {
+      const batch = this.batches.shift()!;
+      this.queued -= batch.results.length;
+      let ok: boolean;
+      try {
+        ok = this.call.write({ results: batch.results });
+      } catch {
+        return this.close();
+      }
+      if (!ok) {
+        // The client is not reading: hold further results (they count as outstanding) until gRPC drains.
+        this.blocked = true;
+        this.call.once('drain', () => {
+          this.blocked = false;
+          this.flush();
+        });
+      }
     }
     this.maybeEnd();
   }
@@ -269,7 +276,8 @@ export class ControlStreamSession {
     this.closed = true;
     for (const ctx of this.running.values()) ctx.abort(new SwarmError(Code.CANCELLED, 'call cancelled'));
     this.running.clear();
-    this.out = [];
+    this.batches = [];
+    this.queued = 0;
     this.d.onClose();
   }
 }
@@ -357,7 +365,9 @@ export class ControlStreamMux {
       }
       const p: Pending = { resolve, reject, timer, unlink, req, forwarded, timeoutMs, signal };
       this.pending.set(id, p);
-      this.enqueue({ id, method: req.method, requestJson: req.requestJson, timeoutMs, cancel: false, forwarded }, bytes);
+      // uint32 on the wire; a longer deadline (about 50 days) is only kept by the client.
+      const wireTimeoutMs = Math.min(timeoutMs, 0xffff_ffff);
+      this.enqueue({ id, method: req.method, requestJson: req.requestJson, timeoutMs: wireTimeoutMs, cancel: false, forwarded }, bytes);
     });
   }
 
