@@ -18,8 +18,11 @@ import {
   ServerTlsIdentity,
   TransportClient,
   TransportServer,
+  method,
   serviceDefinition,
   type CallContext,
+  type ControlStreamResponse,
+  type ControlStreamResult,
   type ClientTls,
   type ControlRequest,
   type ControlResponse,
@@ -300,6 +303,44 @@ describe('control stream server lifecycle and older servers', () => {
       assert.ok(performance.now() - t0 < 10_000, 'closed well before the 30 s grace');
     } finally {
       c.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('results held while the client does not read go out in messages under the limit once it reads again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'swarmhost-cs4-'));
+    const sock = join(dir, 's.sock');
+    const h = new TestControl();
+    const limit = 4 * 1024 * 1024;
+    const server = new TransportServer({ security: { kind: 'local' }, logger: new RecordingLogger(), shutdownGraceMs: 200, maxMessageBytes: limit });
+    server.addControl(h);
+    await server.listenUnix(sock);
+    const m = method('/swarmhost.api.Control/Stream');
+    const raw = new grpc.Client(`unix://${sock}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': limit });
+    const call = raw.makeBidiStreamRequest(m.path, m.serialize, m.deserializeResponse, new grpc.Metadata(), {});
+    try {
+      const got = new Map<number, ControlStreamResult>();
+      let failure: unknown = null;
+      call.on('error', (e: unknown) => (failure = e));
+      call.pause(); // a client that does not read
+      const n = 24;
+      const calls = Array.from({ length: n }, (_, i) => ({ id: i + 1, method: 'Big', requestJson: String(600_000), timeoutMs: 0, cancel: false, forwarded: null }));
+      call.write({ calls });
+      await until(() => h.seen.length === n, 'all handlers ran');
+      call.on('data', (msg: ControlStreamResponse) => {
+        for (const r of msg.results) got.set(r.id, r);
+      });
+      call.resume();
+      await until(() => got.size === n || failure !== null, 'all results');
+      assert.equal(failure, null);
+      for (const r of got.values()) {
+        assert.equal(r.code, 0);
+        assert.equal((JSON.parse(r.responseJson) as string).length, 600_000);
+      }
+    } finally {
+      call.cancel();
+      raw.close();
+      await server.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
