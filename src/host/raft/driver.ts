@@ -123,6 +123,16 @@ export class RaftNode {
   private readonly pending = new Map<number, PendingProposal>();
   private soft: SoftState = { leader: '', role: Role.Follower };
   private appliedIndex = 0;
+  /** Term and vote of the last hard state handed to storage (a change of either must be synced at once). */
+  private savedTerm = 0;
+  private savedVote: RaftId | '' = '';
+  /**
+   * A hard state whose only change is the commit index, not yet handed to storage: it travels with the next
+   * save. Losing it in a crash is safe (Raft relearns the commit index from the leader or the next commit,
+   * and bootstrap takes max(commit, snapshot index)), and it saves one fdatasync on the path of every
+   * write: when a leader's commit advances with no new entries queued, the Ready holds only the new commit.
+   */
+  private deferredHardState: HardState | undefined = undefined;
   private appliedTerm = 0;
   private snapshotIndex = 0;
   private idleWaiters: (() => void)[] = [];
@@ -142,6 +152,8 @@ export class RaftNode {
     this.log = opts.logger ?? noopLogger;
     this.id = opts.config.id;
     this.core = opts.createCore(opts.config, opts.bootstrap, opts.rng);
+    this.savedTerm = opts.bootstrap.hardState?.term ?? 0;
+    this.savedVote = opts.bootstrap.hardState?.vote ?? '';
     const snap = opts.bootstrap.snapshot;
     if (snap !== undefined) {
       // The driver owns the restore so that the snapshot index and the applied index stay consistent.
@@ -399,8 +411,18 @@ export class RaftNode {
           if (early.length > 0) this.o.send(early);
         }
         if (rd.snapshot !== undefined) await this.o.storage.saveSnapshot(rd.snapshot, { resetLog: true });
-        if (rd.entries.length > 0 || rd.hardState !== undefined) {
-          await this.o.storage.save(rd.hardState, rd.entries);
+        const hs = rd.hardState;
+        const termOrVote = hs !== undefined && (hs.term !== this.savedTerm || hs.vote !== this.savedVote);
+        if (rd.entries.length > 0 || termOrVote) {
+          const save = hs ?? this.deferredHardState;
+          this.deferredHardState = undefined;
+          await this.o.storage.save(save, rd.entries);
+          if (save !== undefined) {
+            this.savedTerm = save.term;
+            this.savedVote = save.vote;
+          }
+        } else if (hs !== undefined) {
+          this.deferredHardState = hs; // commit index only: goes with the next save (see deferredHardState)
         }
         if (this.stopped) break;
         if (after.length > 0) {

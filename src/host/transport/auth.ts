@@ -60,6 +60,9 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   '/swarmhost.api.Dispatcher/UpdateTaskStatus': NODES,
   '/swarmhost.api.Dispatcher/Assignments': NODES,
   '/swarmhost.api.Control/Call': MANAGERS,
+  // The stream carries Control/Call requests: each request is authorized on its own exactly as a Call (its
+  // own forwarded identity included), so this entry documents the rule rather than gating the stream.
+  '/swarmhost.api.Control/Stream': MANAGERS,
   '/grpc.health.v1.Health/Check': MANAGERS,
 };
 

@@ -13,6 +13,9 @@ import type {
   AssignmentsRequest,
   ControlRequest,
   ControlResponse,
+  ControlStreamCall,
+  ControlStreamRequest,
+  ControlStreamResponse,
   GetRootCACertificateResponse,
   GetUnlockKeyResponse,
   HealthCheckResponse,
@@ -31,6 +34,7 @@ import type {
   UpdateTaskStatusRequest,
 } from './messages.js';
 import { method } from './proto.js';
+import { CONTROL_STREAM_PATH, ControlStreamMux, DEFAULT_CONTROL_STREAM_MAX_IN_FLIGHT } from './control-stream.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './server.js';
 import { errorFromCallFailure } from './status.js';
 import { clientCredentials, type ClientTls } from './tls.js';
@@ -69,8 +73,15 @@ export interface TransportClientOptions {
   keepaliveTimeMs?: number;
   /** Keepalive answer timeout, ms (default 5000). */
   keepaliveTimeoutMs?: number;
-  /** Timers for stream-open bounds (default: real timers). */
+  /** Timers for stream-open bounds and control-stream deadlines (default: real timers). */
   timers?: Timers;
+  /**
+   * How {@link TransportClient.control} travels: 'stream' (default) multiplexes every control call on one
+   * Control/Stream; 'unary' makes one Control/Call per request (as before the stream existed).
+   */
+  controlTransport?: 'stream' | 'unary';
+  /** Control requests pending on the stream before the client refuses more (RESOURCE_EXHAUSTED), requests (default 4096). */
+  maxControlInFlight?: number;
 }
 
 /** Per-call options. */
@@ -112,6 +123,7 @@ export class TransportClient {
   private readonly streamChunkBytes: number;
   private readonly maxMessageBytes: number;
   private readonly timers: Timers;
+  private readonly controlMux: ControlStreamMux | null;
 
   constructor(
     readonly target: string,
@@ -139,10 +151,34 @@ export class TransportClient {
       'grpc.enable_retries': 0,
       'grpc.enable_channelz': 0,
     });
+    const transport = opts.controlTransport ?? 'stream';
+    if (transport !== 'stream' && transport !== 'unary') {
+      throw new InvalidArgumentError(`controlTransport: must be "stream" or "unary", got ${String(transport)}`);
+    }
+    const streamMethod = method(CONTROL_STREAM_PATH);
+    this.controlMux =
+      transport === 'unary'
+        ? null
+        : new ControlStreamMux({
+            open: () =>
+              this.client.makeBidiStreamRequest(
+                streamMethod.path,
+                streamMethod.serialize as (v: ControlStreamRequest) => Buffer,
+                streamMethod.deserializeResponse as (b: Buffer) => ControlStreamResponse,
+                new grpc.Metadata(),
+                {},
+              ),
+            unary: (req, forwarded, timeoutMs, signal) => this.controlUnary(req, fromWire(forwarded, timeoutMs, signal)),
+            timers: this.timers,
+            maxInFlight: positiveInt('maxControlInFlight', opts.maxControlInFlight, DEFAULT_CONTROL_STREAM_MAX_IN_FLIGHT),
+            maxMessageBytes: this.maxMessageBytes,
+            target,
+          });
   }
 
   /** Closes the channel; calls in flight fail with CANCELLED/UNAVAILABLE. */
   close(): void {
+    this.controlMux?.close();
     this.client.close();
   }
 
@@ -256,8 +292,20 @@ export class TransportClient {
 
   // ---- Control, Health ----
 
-  /** One control API call. */
+  /**
+   * One control API call: multiplexed on this client's control stream (opened on first use, reopened on the
+   * next call after it breaks), or a unary Control/Call with `controlTransport: 'unary'`. Same errors either
+   * way: the handler's status and message; DEADLINE_EXCEEDED after the deadline; on a broken stream
+   * UNAVAILABLE (a request is never resent, since control writes are not idempotent).
+   */
   control(req: ControlRequest, o: CallOptions = {}): Promise<ControlResponse> {
+    if (this.controlMux === null) return this.controlUnary(req, o);
+    const timeoutMs = positiveInt('timeoutMs', o.timeoutMs, this.callTimeoutMs);
+    return this.controlMux.request(req, toWire(o.forwardedFor), timeoutMs, o.signal);
+  }
+
+  /** One control API call as a unary Control/Call (one gRPC call per request). */
+  controlUnary(req: ControlRequest, o: CallOptions = {}): Promise<ControlResponse> {
     return this.unary('/swarmhost.api.Control/Call', req, o);
   }
 
@@ -347,6 +395,17 @@ export class TransportClient {
       },
     };
   }
+}
+
+function toWire(caller: PeerIdentity | undefined): ControlStreamCall['forwarded'] {
+  return caller === undefined ? null : { cn: caller.nodeId, ou: caller.role, org: caller.clusterId, addr: caller.addr };
+}
+
+function fromWire(f: ControlStreamCall['forwarded'], timeoutMs: number, signal: AbortSignal | undefined): CallOptions {
+  const o: CallOptions = { timeoutMs };
+  if (f !== null) o.forwardedFor = { nodeId: f.cn, role: f.ou, clusterId: f.org, addr: f.addr };
+  if (signal !== undefined) o.signal = signal;
+  return o;
 }
 
 /** True when `err` is worth retrying on another attempt: a deadline, an abort or an unavailable peer. */

@@ -56,6 +56,16 @@ export {
 } from './client.js';
 export type { TransportClientOptions, CallOptions } from './client.js';
 export { forwardOptions } from './forward.js';
+export {
+  ControlStreamMux,
+  ControlStreamSession,
+  StreamCallContext,
+  CONTROL_CALL_PATH,
+  CONTROL_STREAM_PATH,
+  DEFAULT_CONTROL_STREAM_MAX_IN_FLIGHT,
+  inFlightExceeded,
+} from './control-stream.js';
+export type { ControlStreamMuxDeps, ControlStreamSessionDeps } from './control-stream.js';
 export { Backoff, DEFAULT_BACKOFF_MIN_MS, DEFAULT_BACKOFF_MAX_MS } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { keepStreamOpen } from './reconnect.js';

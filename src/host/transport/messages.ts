@@ -178,6 +178,40 @@ export interface ControlRequest {
 export interface ControlResponse {
   responseJson: string;
 }
+/** The original caller of a forwarded control-stream call (the unary path carries it as metadata). */
+export interface ControlForwardedIdentity {
+  cn: string;
+  ou: string;
+  org: string;
+  addr: string;
+}
+/** One request on the control stream (or, with `cancel`, the cancellation of request `id`). */
+export interface ControlStreamCall {
+  /** Unique among the client's requests in flight on the stream. */
+  id: number;
+  method: string;
+  requestJson: string;
+  /** Remaining deadline in ms when sent; 0 = none. */
+  timeoutMs: number;
+  cancel: boolean;
+  /** Null unless a manager forwards the call for another caller. */
+  forwarded: ControlForwardedIdentity | null;
+}
+/** The answer to one control-stream request: `code` 0 with a response, or a gRPC status code with its message. */
+export interface ControlStreamResult {
+  id: number;
+  responseJson: string;
+  code: number;
+  message: string;
+}
+/** Client → server message of the control stream: a batch of calls. */
+export interface ControlStreamRequest {
+  calls: ControlStreamCall[];
+}
+/** Server → client message of the control stream: a batch of results, in completion order. */
+export interface ControlStreamResponse {
+  results: ControlStreamResult[];
+}
 
 // ---- Health (health.proto, grpc.health.v1) ----
 

@@ -25,6 +25,8 @@ import type {
   AssignmentsRequest,
   ControlRequest,
   ControlResponse,
+  ControlStreamRequest,
+  ControlStreamResponse,
   GetRootCACertificateRequest,
   GetRootCACertificateResponse,
   GetUnlockKeyRequest,
@@ -52,7 +54,8 @@ import type {
   UpdateTaskStatusResponse,
 } from './messages.js';
 import { serviceDefinition, type ServiceName } from './proto.js';
-import { statusFromError } from './status.js';
+import { statusFromError, type GrpcStatus } from './status.js';
+import { CONTROL_CALL_PATH, ControlStreamSession, DEFAULT_CONTROL_STREAM_MAX_IN_FLIGHT } from './control-stream.js';
 import type { ServerTlsIdentity } from './tls.js';
 
 /** Largest single gRPC message accepted or sent, in bytes (SwarmKit's raft gRPC limit: 4 MiB). */
@@ -154,8 +157,10 @@ export interface TransportServerOptions {
   maxStreamedMessageBytes?: number;
   /** Grace for calls in flight on close(), ms (default 2000). */
   shutdownGraceMs?: number;
-  /** Timers for the shutdown grace (default: real timers). */
+  /** Timers for the shutdown grace and control-stream request deadlines (default: real timers). */
   timers?: Timers;
+  /** Requests outstanding per control stream before RESOURCE_EXHAUSTED, requests (default 4096). */
+  maxControlStreamInFlight?: number;
 }
 
 /** What authorization reads from any kind of server call. */
@@ -213,12 +218,21 @@ export class TransportServer {
   private readonly shutdownGraceMs: number;
   private readonly timers: Timers;
   private readonly policyCtx: AuthPolicyContext | null;
+  private readonly maxMessageBytes: number;
+  private readonly maxControlStreamInFlight: number;
+  private readonly controlSessions = new Set<ControlStreamSession>();
   private unixPath: string | null = null;
   /** The grpc.health.v1 states served by {@link addHealth}. */
   readonly health = new HealthStatus();
 
   constructor(private readonly opts: TransportServerOptions) {
     const maxMessageBytes = positiveInt('maxMessageBytes', opts.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES);
+    this.maxMessageBytes = maxMessageBytes;
+    this.maxControlStreamInFlight = positiveInt(
+      'maxControlStreamInFlight',
+      opts.maxControlStreamInFlight,
+      DEFAULT_CONTROL_STREAM_MAX_IN_FLIGHT,
+    );
     this.maxStreamedMessageBytes = positiveInt(
       'maxStreamedMessageBytes',
       opts.maxStreamedMessageBytes,
@@ -282,9 +296,12 @@ export class TransportServer {
     });
   }
 
-  /** Serves the control API. */
+  /**
+   * Serves the control API: the unary Call, and Stream, which carries many calls on one bidi stream (each
+   * authorized, handled and answered exactly as a Call; see control-stream.ts).
+   */
   addControl(h: ControlHandlers): void {
-    this.add('swarmhost.api.Control', { Call: this.unary(h.call.bind(h)) });
+    this.add('swarmhost.api.Control', { Call: this.unary(h.call.bind(h)), Stream: this.controlStream(h) });
   }
 
   /** Serves grpc.health.v1.Health/Check from {@link health}. */
@@ -323,8 +340,12 @@ export class TransportServer {
     this.unixPath = path;
   }
 
-  /** Stops accepting calls; lets calls in flight finish for shutdownGraceMs, then cuts them. */
+  /**
+   * Stops accepting calls; lets calls in flight finish for shutdownGraceMs, then cuts them. Control streams
+   * refuse new requests (UNAVAILABLE) and end once their outstanding requests are answered.
+   */
   async close(): Promise<void> {
+    for (const s of [...this.controlSessions]) s.drain();
     await new Promise<void>((resolve) => {
       const t = this.timers.setTimeout(() => {
         this.server.forceShutdown();
@@ -369,20 +390,25 @@ export class TransportServer {
       return new LiveCallContext(call, path, peer, false);
     } catch (err) {
       if (!(err instanceof AuthRefusal)) throw err;
-      this.opts.logger.warn(
-        {
-          method: path,
-          peer: err.subject ?? { cn: null, ou: null, org: null, addr: peerAddr },
-          forwardedBy: err.forwarder === null ? undefined : { cn: err.forwarder.nodeId, addr: err.forwarder.addr },
-          peerAddr,
-        },
-        err.message,
-      );
+      this.logRefusal(path, err, peerAddr);
       return { refused: { code: err.code as number as grpc.status, details: err.message, metadata: new grpc.Metadata() } };
     }
   }
 
-  private failed(path: string, err: unknown): Partial<grpc.StatusObject> {
+  /** Logs a refusal at warn with the refused identity, the forwarder if any, and the peer address. */
+  private logRefusal(path: string, err: AuthRefusal, peerAddr: string): void {
+    this.opts.logger.warn(
+      {
+        method: path,
+        peer: err.subject ?? { cn: null, ou: null, org: null, addr: peerAddr },
+        forwardedBy: err.forwarder === null ? undefined : { cn: err.forwarder.nodeId, addr: err.forwarder.addr },
+        peerAddr,
+      },
+      err.message,
+    );
+  }
+
+  private failed(path: string, err: unknown): GrpcStatus {
     if (!(err instanceof SwarmError)) {
       this.opts.logger.error({ method: path, err: err instanceof Error ? err.stack : String(err) }, 'handler failed');
     }
@@ -441,6 +467,39 @@ export class TransportServer {
           await it?.return?.().catch(() => undefined);
         }
       })();
+    };
+  }
+
+  /** Control/Stream: one session per stream; requests authorized one by one as Control/Call. */
+  private controlStream(h: ControlHandlers): grpc.handleBidiStreamingCall<ControlStreamRequest, ControlStreamResponse> {
+    return (call) => {
+      // The TLS peer is fixed for the connection: read its certificate once per stream.
+      const policyCtx = this.policyCtx;
+      const cert = policyCtx === null ? undefined : call.getAuthContext().sslPeerCertificate;
+      const subject = cert === undefined ? null : (cert.subject as unknown as CertSubject);
+      const peerAddr = call.getPeer();
+      const session: ControlStreamSession = new ControlStreamSession(call, {
+        handle: (req, ctx) => h.call(req, ctx),
+        authorize: (c) => {
+          if (policyCtx === null) return { peer: null };
+          const f = c.forwarded;
+          const forwarded: ForwardedIdentity | null = f === null ? null : { cn: f.cn, ou: f.ou, org: f.org, addr: f.addr };
+          try {
+            return { peer: authorize({ path: CONTROL_CALL_PATH, subject, peerAddr, forwarded }, policyCtx) };
+          } catch (err) {
+            if (!(err instanceof AuthRefusal)) throw err;
+            this.logRefusal(CONTROL_CALL_PATH, err, peerAddr);
+            return { refused: { code: err.code, details: err.message } };
+          }
+        },
+        failed: (err) => this.failed(CONTROL_CALL_PATH, err),
+        local: policyCtx === null,
+        timers: this.timers,
+        maxInFlight: this.maxControlStreamInFlight,
+        maxMessageBytes: this.maxMessageBytes,
+        onClose: () => this.controlSessions.delete(session),
+      });
+      this.controlSessions.add(session);
     };
   }
 

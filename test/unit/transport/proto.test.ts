@@ -68,6 +68,22 @@ const SAMPLES: { [name: string]: object } = {
   } satisfies Required<M.AssignmentsMessage>,
   'swarmhost.api.ControlRequest': { method: 'ListNodes', requestJson: '{}' } satisfies Required<M.ControlRequest>,
   'swarmhost.api.ControlResponse': { responseJson: '{"nodes":[]}' } satisfies Required<M.ControlResponse>,
+  'swarmhost.api.ControlForwardedIdentity': { cn: 'w1', ou: 'swarm-worker', org: 'c1', addr: '10.0.0.1:5' } satisfies Required<M.ControlForwardedIdentity>,
+  'swarmhost.api.ControlStreamCall': {
+    id: 4_000_000_000,
+    method: 'CreateConfig',
+    requestJson: '{"spec":{}}',
+    timeoutMs: 5000,
+    cancel: true,
+    forwarded: { cn: 'w1', ou: 'swarm-worker', org: 'c1', addr: '10.0.0.1:5' },
+  } satisfies Required<M.ControlStreamCall>,
+  'swarmhost.api.ControlStreamResult': { id: 7, responseJson: '{}', code: 5, message: 'config x not found' } satisfies Required<M.ControlStreamResult>,
+  'swarmhost.api.ControlStreamRequest': {
+    calls: [{ id: 1, method: 'NodeInfo', requestJson: '', timeoutMs: 0, cancel: false, forwarded: null }],
+  } satisfies Required<M.ControlStreamRequest>,
+  'swarmhost.api.ControlStreamResponse': {
+    results: [{ id: 1, responseJson: '{"a":1}', code: 0, message: '' }],
+  } satisfies Required<M.ControlStreamResponse>,
   'grpc.health.v1.HealthCheckRequest': { service: 'Raft' } satisfies Required<M.HealthCheckRequest>,
   'grpc.health.v1.HealthCheckResponse': { status: 'NOT_SERVING' } satisfies Required<M.HealthCheckResponse>,
 };
@@ -130,7 +146,7 @@ describe('the .proto files and the TypeScript message types', () => {
     }
     // Nested messages are covered through their parents; check every top-level one was exercised.
     for (const name of Object.keys(SAMPLES)) {
-      const nested = ['RaftMember', 'IssuanceStatus', 'WeightedPeer', 'TaskStatusUpdate', 'AssignmentChange'];
+      const nested = ['RaftMember', 'IssuanceStatus', 'WeightedPeer', 'TaskStatusUpdate', 'AssignmentChange', 'ControlForwardedIdentity', 'ControlStreamCall', 'ControlStreamResult'];
       if (!nested.some((n) => name.endsWith(`.${n}`))) assert.ok(seen.has(name), `${name} used by some method`);
     }
   });
