@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SeededRng, SimTimers } from '../../src/host/env/index.js';
+import { SeededRng, SimTimers, cryptoRng } from '../../src/host/env/index.js';
 
 test('a seeded rng repeats its sequence for the same seed and differs for another', () => {
   const a = new SeededRng(42);
@@ -58,4 +58,32 @@ test('real timers keep delays longer than 2^31 ms pending instead of firing at o
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(fired, false);
   t.clearAll();
+});
+
+describe('cryptoRng (pooled CSPRNG output)', () => {
+  it('never hands out the same bytes twice, across pool refills and for large requests', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const b = cryptoRng.bytes(16);
+      assert.equal(b.length, 16);
+      const hex = Buffer.from(b).toString('hex');
+      assert.ok(!seen.has(hex), 'a 16-byte value repeated');
+      seen.add(hex);
+    }
+    const big = cryptoRng.bytes(10_000);
+    assert.equal(big.length, 10_000);
+    assert.ok(big.some((x) => x !== 0));
+  });
+
+  it('next() is uniform-looking in [0, 1) and int(n) stays in range', () => {
+    let sum = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const x = cryptoRng.next();
+      assert.ok(x >= 0 && x < 1);
+      sum += x;
+      const k = cryptoRng.int(7);
+      assert.ok(Number.isInteger(k) && k >= 0 && k < 7);
+    }
+    assert.ok(Math.abs(sum / 20_000 - 0.5) < 0.02, `mean ${sum / 20_000}`);
+  });
 });

@@ -498,7 +498,8 @@ export class ControlApi {
       });
     });
     this.logger.info({ configId: id, name }, 'config created');
-    return { config: mutableCopy(this.read('configs', id)) as Config };
+    // The stored object is frozen and only serialised by the caller: no copy needed.
+    return { config: this.read('configs', id) as Config };
   }
 
   private getConfig(req: Obj): { config: Config } {

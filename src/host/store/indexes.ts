@@ -74,6 +74,30 @@ export function indexKeys(table: TableName, obj: StoreObject): Partial<Record<In
   return keys;
 }
 
+/** One index key of an object (what {@link indexKeys} gives for `index`, without building the others). */
+export function indexKey(table: TableName, obj: StoreObject, index: IndexName): string | undefined {
+  switch (index) {
+    case 'name': {
+      const name = nameKey(table, obj);
+      return name === '' ? undefined : name;
+    }
+    case 'serviceId':
+      return table === 'tasks' ? (obj as Task).serviceId : undefined;
+    case 'nodeId':
+      return table === 'tasks' ? (obj as Task).nodeId : undefined;
+    case 'slot':
+      return table === 'tasks' ? slotKey((obj as Task).serviceId, (obj as Task).slot) : undefined;
+    case 'desiredState':
+      return table === 'tasks' ? String((obj as Task).desiredState) : undefined;
+    case 'role':
+      return table === 'nodes' ? String((obj as Node).role) : undefined;
+    case 'membership':
+      return table === 'nodes' ? String((obj as Node).spec?.membership) : undefined;
+    case 'hostname':
+      return table === 'nodes' ? (obj as Node).description?.hostname : undefined;
+  }
+}
+
 /** Index names per table (name on all tables). */
 export const INDEXES_BY_TABLE: Readonly<Record<TableName, readonly IndexName[]>> = {
   nodes: ['name', 'role', 'membership', 'hostname'],
@@ -130,7 +154,7 @@ function str(v: unknown, field: string): string {
 
 /** Whether one object matches a selector (already validated by {@link resolveFind}). */
 export function matches(table: TableName, obj: StoreObject, by: FindBy, resolved: ResolvedFind): boolean {
-  if (resolved.kind === 'index') return indexKeys(table, obj)[resolved.index] === resolved.key;
+  if (resolved.kind === 'index') return indexKey(table, obj, resolved.index) === resolved.key;
   if ('namePrefix' in by) return nameKey(table, obj).startsWith(by.namePrefix.toLowerCase());
   if ('idPrefix' in by) return obj.id.startsWith(by.idPrefix);
   return false;

@@ -16,7 +16,7 @@ import {
 import type { Clock } from '../env/index.js';
 import type { Action } from './codec.js';
 import { adoptJson } from './freeze.js';
-import { KIND, UNIQUE_NAME_TABLES, matches, nameKey, resolveFind, type FindBy } from './indexes.js';
+import { KIND, UNIQUE_NAME_TABLES, indexKeys, matches, nameKey, resolveFind, type FindBy, type IndexName } from './indexes.js';
 import type { Tables } from './tables.js';
 
 /** A stored object of table T, as handed out by reads (deep-frozen). */
@@ -84,6 +84,7 @@ export class LayeredSource implements Source {
     let m = this.layer.get(table);
     if (!m) this.layer.set(table, (m = new Map()));
     m.set(id, obj);
+    if (this.indexes) this.reindex(table, id, obj);
   }
 
   get(table: TableName, id: string): StoreObject | undefined {
@@ -107,8 +108,61 @@ export class LayeredSource implements Source {
     if (!m || m.size === 0) return base;
     const r = resolveFind(table, by);
     const out = base.filter((o) => !m.has(o.id));
+    if (r.kind === 'index' && m.size > LAYER_INDEX_MIN) {
+      // A large layer (a proposal being filled with up to 200 changes): look the key up instead of testing
+      // every changed object on every find (each create's unique-name check would otherwise be O(layer)).
+      const ids = this.indexFor(table, m).get(r.index)?.get(r.key);
+      if (ids) for (const id of ids) out.push(m.get(id)!);
+      return out;
+    }
     for (const o of m.values()) if (o && matches(table, o, by, r)) out.push(o);
     return out;
+  }
+
+  /** Index keys of the layer's objects of one table, built on first need and kept in step by set(). */
+  private indexes: Map<TableName, LayerIndex> | undefined;
+
+  private indexFor(table: TableName, m: Map<string, StoreObject | null>): LayerIndex['byKey'] {
+    this.indexes ??= new Map();
+    let ix = this.indexes.get(table);
+    if (!ix) {
+      ix = { byKey: new Map(), keysOf: new Map() };
+      this.indexes.set(table, ix);
+      for (const [id, obj] of m) indexLayerObject(table, ix, id, obj);
+    }
+    return ix.byKey;
+  }
+
+  /** Keeps a built layer index in step with a change (called by set). */
+  private reindex(table: TableName, id: string, obj: StoreObject | null): void {
+    const ix = this.indexes?.get(table);
+    if (ix) indexLayerObject(table, ix, id, obj);
+  }
+}
+
+/** Layers with more changed objects of a table than this get an index for `find`. */
+const LAYER_INDEX_MIN = 16;
+
+interface LayerIndex {
+  byKey: Map<IndexName, Map<string, Set<string>>>;
+  keysOf: Map<string, Partial<Record<IndexName, string>>>;
+}
+
+function indexLayerObject(table: TableName, ix: LayerIndex, id: string, obj: StoreObject | null): void {
+  const old = ix.keysOf.get(id);
+  if (old) {
+    for (const k of Object.keys(old) as IndexName[]) ix.byKey.get(k)?.get(old[k]!)?.delete(id);
+    ix.keysOf.delete(id);
+  }
+  if (!obj) return;
+  const keys = indexKeys(table, obj);
+  ix.keysOf.set(id, keys);
+  for (const k of Object.keys(keys) as IndexName[]) {
+    let byVal = ix.byKey.get(k);
+    if (!byVal) ix.byKey.set(k, (byVal = new Map()));
+    let ids = byVal.get(keys[k]!);
+    if (!ids) byVal.set(keys[k]!, (ids = new Set()));
+    ids.add(id);
   }
 }
 
