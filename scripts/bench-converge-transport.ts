@@ -18,6 +18,10 @@
  * restart supervisor) on an in-process store, no Raft, no transport, a fake agent that reports RUNNING at once —
  * converging the same R replicas over the same N nodes. The ratio is transport converge / in-process converge.
  * Usage: npm run bench:converge:transport [-- --quick] [-- --json] [-- --nodes N --replicas R --kill K]
+ *   [-- --profile DIR]: the manager process is CPU-profiled (scripts/cpu-prof-preload.mjs; stopped with SIGTERM
+ *   so the profile is written to DIR); the converge window is printed as monotonic µs (`converge_window_us`, the clock
+ *   of the profiles' timestamps) so `scripts/cpuprofile-top.ts --window` can keep the samples of that phase only.
+ *   Profile the agents' side too by running this script under `node --cpu-prof --import tsx`.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -42,6 +46,10 @@ const num = (flag: string, dflt: number): number => {
 const NODES = num('--nodes', quick ? 100 : 1_000);
 const REPLICAS = num('--replicas', quick ? 1_000 : 10_000);
 const KILL = num('--kill', quick ? 10 : 100);
+const profileIdx = args.indexOf('--profile');
+const PROFILE_DIR = profileIdx >= 0 ? args[profileIdx + 1] : undefined;
+/** Monotonic time in µs (the clock V8 CPU profiles use for their timestamps). */
+const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 /** Concurrent certificate requests while joining the simulated nodes. */
 const JOIN_CONCURRENCY = 16;
 /**
@@ -140,7 +148,9 @@ try {
 
   const dir = await tempDir('bench-converge-transport-m1-');
   dirs.push(dir);
-  const m1 = new NodeProc({ name: 'm1', stateDir: dir, port: await freePort(), extraArgs: ['-l', 'warn', '--executor', 'sim'] });
+  const m1 = new NodeProc({ name: 'm1', stateDir: dir, port: await freePort(), extraArgs: ['-l', 'warn', '--executor', 'sim'],
+    ...(PROFILE_DIR ? { env: { NODE_OPTIONS: `--import ${join(import.meta.dirname, 'cpu-prof-preload.mjs')}`, CPU_PROF_DIR: PROFILE_DIR } } : {}),
+  });
   procs.push(m1);
   m1.start();
   ctl = new TransportClient(`unix://${m1.socket}`, { tls: { kind: 'none' }, callTimeoutMs: 60_000 });
@@ -194,6 +204,7 @@ try {
   const mCpu0 = await procCpuMs(mPid);
   const sCpu0 = selfCpuMs();
   const tc = performance.now();
+  const tcUs = monoUs();
   const svc = (
     await control<{ service: { id: string } }>('CreateService', {
       spec: { annotations: { name: 'bench' }, task: { container: { image: 'sim', command: ['run'] }, restart: { delayMs: 0 } }, mode: { replicated: { replicas: REPLICAS } } },
@@ -207,6 +218,7 @@ try {
     throw new Error(`${String(e)}; last seen ${lastRunning} running, ${(await readyWorkers()).length} of ${NODES} workers READY`);
   });
   const convergeMs = performance.now() - tc;
+  if (PROFILE_DIR) console.error(`converge_window_us: ${tcUs} ${monoUs()}`);
   const mCpu = (await procCpuMs(mPid)) - mCpu0;
   const sCpu = selfCpuMs() - sCpu0;
   report('replicas', REPLICAS, 'tasks');
@@ -278,6 +290,7 @@ try {
   );
   ctl?.close();
   timers.clearAll();
+  if (PROFILE_DIR) await Promise.all(procs.map((p) => p.kill('SIGTERM').catch(() => undefined))); // writes the profile
   await teardown(procs, dirs);
 }
 if (json) console.log(JSON.stringify(figures));

@@ -166,7 +166,7 @@ export class Agent {
     this.loop = this.sessionLoop();
   }
 
-  /** Stops the session and detaches from the tasks WITHOUT stopping them; the task table is flushed. */
+  /** Stops the session and detaches from the tasks WITHOUT stopping them; the task table is flushed and closed. */
   async stop(): Promise<void> {
     this.stopAc.abort();
     if (this.reportTimer) this.o.timers.clearTimeout(this.reportTimer);
@@ -176,7 +176,7 @@ export class Agent {
       await e.ready;
       e.runner?.stop();
     }
-    await this.db?.flush();
+    await this.db?.close();
     for (const c of this.ownedClients) c.close();
     this.ownedClients.clear();
   }
