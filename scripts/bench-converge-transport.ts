@@ -137,9 +137,34 @@ const selfCpuMs = (): number => {
   return (u.user + u.system) / 1000;
 };
 
+/** Calls the agents made (all agents together), to report messages per task for the converge phase. */
+const calls = { updateTaskStatus: 0, statusUpdates: 0, heartbeat: 0, assignmentMessages: 0, assignmentChanges: 0 };
+/** The agent's real transport client, counting what goes over it. */
+class CountingClient extends TransportDispatcherClient {
+  override updateTaskStatus(req: Parameters<TransportDispatcherClient['updateTaskStatus']>[0], signal: AbortSignal): Promise<void> {
+    calls.updateTaskStatus++;
+    calls.statusUpdates += req.updates.length;
+    return super.updateTaskStatus(req, signal);
+  }
+  override heartbeat(req: Parameters<TransportDispatcherClient['heartbeat']>[0], signal: AbortSignal): ReturnType<TransportDispatcherClient['heartbeat']> {
+    calls.heartbeat++;
+    return super.heartbeat(req, signal);
+  }
+  override assignments(req: Parameters<TransportDispatcherClient['assignments']>[0], signal: AbortSignal): ReturnType<TransportDispatcherClient['assignments']> {
+    const inner = super.assignments(req, signal);
+    return (async function* () {
+      for await (const m of inner) {
+        calls.assignmentMessages++;
+        calls.assignmentChanges += m.changes.length;
+        yield m;
+      }
+    })();
+  }
+}
+
 const procs: NodeProc[] = [];
 const dirs: string[] = [];
-const agents: { agent: Agent; client: TransportDispatcherClient; nodeId: string; stopped: boolean }[] = [];
+const agents: { agent: Agent; client: CountingClient; nodeId: string; stopped: boolean }[] = [];
 const timers = new RealTimers();
 let ctl: TransportClient | undefined;
 
@@ -187,7 +212,7 @@ try {
   for (const { nodeId, tls } of ids) {
     const stateDir = join(agentRoot, nodeId);
     await mkdir(stateDir, { recursive: true });
-    const client = new TransportDispatcherClient(m1.addr, { tls, timers });
+    const client = new CountingClient(m1.addr, { tls, timers });
     const agent = new Agent({ nodeId, executor: new SimExecutor({ timers, hostname: nodeId }), timers, rng: rng.fork(), stateDir, dispatcher: client, logger: silent });
     agents.push({ agent, client, nodeId, stopped: false });
     await agent.start();
@@ -203,6 +228,7 @@ try {
   const mPid = m1.child!.pid!;
   const mCpu0 = await procCpuMs(mPid);
   const sCpu0 = selfCpuMs();
+  const calls0 = { ...calls };
   const tc = performance.now();
   const tcUs = monoUs();
   const svc = (
@@ -231,6 +257,14 @@ try {
   // channels, the polls) over the converge wall time; 100 % = one core busy the whole time.
   report('converge_manager_cpu_pct', (mCpu / convergeMs) * 100, '%');
   report('converge_agents_cpu_pct', (sCpu / convergeMs) * 100, '%');
+  report('converge_manager_cpu_ms', mCpu, 'ms');
+  report('converge_agents_cpu_ms', sCpu, 'ms');
+  // Messages of the converge phase (all agents): what each task cost on the wire.
+  report('converge_status_rpcs', calls.updateTaskStatus - calls0.updateTaskStatus, 'calls');
+  report('converge_status_updates', calls.statusUpdates - calls0.statusUpdates, 'updates');
+  report('converge_heartbeats', calls.heartbeat - calls0.heartbeat, 'calls');
+  report('converge_assignment_msgs', calls.assignmentMessages - calls0.assignmentMessages, 'messages');
+  report('converge_assignment_changes', calls.assignmentChanges - calls0.assignmentChanges, 'changes');
 
   // Lower the heartbeat period; every agent picks the new period up with its next heartbeat, which comes at
   // most one old jittered period later (5 s ± 500 ms): a settle time of 7 s covers it with margin.
