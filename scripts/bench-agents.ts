@@ -130,10 +130,13 @@ try {
   });
   const c0 = cpuMs();
   const t0 = performance.now();
+  const t0Us = Number(process.hrtime.bigint() / 1000n);
   stub.go();
   await allRunning;
   const wall = performance.now() - t0;
   const cpu = cpuMs() - c0;
+  // The phase in monotonic µs, the clock of `node --cpu-prof` profiles (scripts/cpuprofile-top.ts --window).
+  console.error(`agents_window_us: ${t0Us} ${Number(process.hrtime.bigint() / 1000n)}`);
   report('nodes', NODES, 'nodes');
   report('tasks', TASKS, 'tasks');
   report('agents_all_running_ms', wall, 'ms');

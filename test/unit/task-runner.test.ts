@@ -238,7 +238,7 @@ test('task db keeps records, statuses and handles across a reopen; a snapshot th
     assert.equal(again.get(a.id)!.status.state, S.RUNNING);
     assert.deepEqual(again.get(a.id)!.handle, { executor: 'process', taskId: a.id, data: { pid: 42, startTime: 7 } });
     assert.deepEqual(await readdir(join(dir, 'worker')), ['tasks.journal'], 'changes go to the journal; no temp file is left');
-    assert.match(await readFile(join(dir, 'worker', 'tasks.journal'), 'utf8'), /^([0-9a-f]{8} \{"q":\d+,.*\}\n)+$/);
+    assert.match(await readFile(join(dir, 'worker', 'tasks.journal'), 'utf8'), /^([0-9a-f]{8} \d+\n(\{"q":\d+,.*\}\n)+)+$/);
     await writeFile(join(dir, 'worker', 'tasks.json'), '{"version":1,"tasks":[');
     await assert.rejects(TaskDb.open(dir), DataLossError);
   } finally {

@@ -161,6 +161,7 @@ export class Agent {
   async start(): Promise<void> {
     if (this.loop) throw new InvalidArgumentError('agent.start: already started');
     this.db = await TaskDb.open(this.o.stateDir, this.o.fs);
+    await this.db.openJournal(); // now rather than on the first assignment
     for (const record of this.db.list()) this.createEntry(record.task);
     await Promise.all([...this.tasks.values()].map((e) => e.ready));
     this.loop = this.sessionLoop();

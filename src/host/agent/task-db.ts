@@ -5,20 +5,23 @@
  *
  * On disk (`<stateDir>/worker/`): a snapshot `tasks.json` (`{version: 1, seq, tasks}`, replaced atomically:
  * temp file, fsync, rename, fsync of the directory) and an append-only journal `tasks.journal` of the changes
- * made since, one line per change: `<crc32 as 8 hex digits> <json>\n`, the json carrying a sequence number.
- * Recovery = snapshot + the journal lines with a higher sequence number, in order.
+ * made since. The journal is a sequence of frames, one per write: a header line `<crc32 of the payload as 8 hex
+ * digits> <payload bytes>\n`, then the payload, one JSON change per line (each with a sequence number).
+ * Recovery = snapshot + the journal changes with a higher sequence number, in order.
  *
- * Group commit: a change updates the in-memory table at once and queues its journal line; one append + one
- * fdatasync writes every line queued while the previous write was in flight (at most `maxGroupBytes` per
- * write), and each caller's promise resolves only once the write that carried its line is durable, so nothing
- * the agent reported is lost by a crash. A failed write rejects exactly the callers whose lines it carried; the
- * next write (the next change or {@link TaskDb.flush}) is then a compaction, which rewrites the whole table
- * (those changes included) and starts a fresh journal, so a half-written line never sits in the middle of one.
- * The journal is compacted the same way once it exceeds `compactJournalBytes` and 4 × the last snapshot.
+ * Group commit: a change updates the in-memory table at once and queues itself; one append + one fdatasync
+ * writes every change queued while the previous write was in flight (at most `maxGroupBytes` per write), and
+ * each caller's promise resolves only once the write that carried its change is durable, so nothing the agent
+ * reported is lost by a crash. A status change of a task whose previous change is still queued replaces it
+ * (only the newest status of a task is written; both callers resolve with that write). A failed write rejects
+ * exactly the callers whose changes it carried; the next write (the next change or {@link TaskDb.flush}) is then
+ * a compaction, which rewrites the whole table (those changes included) and starts a fresh journal, so a
+ * half-written frame never sits in the middle of one. The journal is compacted the same way once it exceeds
+ * `compactJournalBytes` and 4 × the last snapshot.
  *
- * Torn tail: a crash during an append can leave a partial (or, on some file systems, garbage) last line: it
- * was never acknowledged, so it is dropped and the table compacted on open. A line that fails its checksum or
- * does not parse with more lines after it is corruption, not a torn write: DataLossError.
+ * Torn tail: a crash during an append can leave the last frame incomplete: it was never acknowledged, so it is
+ * dropped, and the table compacted before the next append. A frame that fails its checksum with more bytes after
+ * it is corruption, not a torn write: DataLossError.
  */
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
@@ -38,7 +41,10 @@ export interface TaskRecord {
 
 /** Size limits of the task table's files (bytes). */
 export interface TaskDbLimits {
-  /** Most journal bytes appended by one write (one group commit), bytes (4 MiB). A single larger line is written alone. */
+  /**
+   * Most journal payload per write (one group commit), bytes (4 MiB; counted as JSON characters, which is
+   * bytes for ASCII). A single larger change is written alone.
+   */
   maxGroupBytes: number;
   /** The journal is compacted into the snapshot once it is larger than this and 4 × the snapshot, bytes (1 MiB). */
   compactJournalBytes: number;
@@ -75,11 +81,14 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
-/** One change waiting for the next write: its journal line's JSON ('' for a flush marker) and its callers. */
+/**
+ * One change waiting for the next write, with its callers. The journal op is serialised only when written, so
+ * a status that is replaced before then costs no JSON; its objects are immutable by contract (see put).
+ */
 interface QueuedChange {
   taskId: string | undefined;
-  kind: 'put' | 'status' | 'del' | 'flush';
-  json: string;
+  /** undefined: a flush marker (writes nothing, resolves with the write it joins). */
+  op: JournalOp | undefined;
   waiters: Waiter[];
 }
 
@@ -159,25 +168,24 @@ export class TaskDb {
     return db;
   }
 
-  /** Applies the journal lines newer than the snapshot; a torn last line marks the table for compaction. */
+  /** Applies the journal's changes newer than the snapshot; a torn last frame marks the table for compaction. */
   private replay(bytes: Uint8Array): void {
     const snapSeq = this.seq;
-    let start = 0;
-    let lineNo = 0;
-    while (start < bytes.length) {
-      lineNo++;
-      const nl = bytes.indexOf(0x0a, start);
-      const end = nl < 0 ? bytes.length : nl;
-      const op = parseLine(bytes.subarray(start, end));
-      const last = nl < 0 || nl === bytes.length - 1;
-      if (op === undefined || nl < 0) {
-        if (!last) throw new DataLossError(`task db ${this.journalPath}: line ${lineNo} is corrupt (bad checksum or JSON) and is not the last one`);
-        this.mustCompact = true; // a torn tail: never acknowledged, dropped by the compaction before the next append
-        break;
+    let at = 0;
+    let frameNo = 0;
+    while (at < bytes.length) {
+      frameNo++;
+      const frame = readFrame(bytes, at);
+      if (frame === 'torn') {
+        this.mustCompact = true; // never acknowledged: dropped by the compaction before the next append
+        return;
       }
-      if (op.q > snapSeq) this.applyOp(op);
-      if (op.q > this.seq) this.seq = op.q;
-      start = end + 1;
+      if (frame === 'corrupt') throw new DataLossError(`task db ${this.journalPath}: frame ${frameNo} is corrupt (bad header, checksum or JSON) and is not the last one`);
+      for (const op of frame.ops) {
+        if (op.q > snapSeq) this.applyOp(op);
+        if (op.q > this.seq) this.seq = op.q;
+      }
+      at = frame.end;
     }
   }
 
@@ -209,33 +217,33 @@ export class TaskDb {
   put(record: TaskRecord): Promise<void> {
     const r: TaskRecord = { ...record };
     this.records.set(r.task.id, r);
-    return this.enqueue(r.task.id, 'put', JSON.stringify({ q: ++this.seq, put: r }));
+    return this.enqueue(r.task.id, { q: ++this.seq, put: r });
   }
 
   /**
    * Updates the status (and handle, when given) of a known task; unknown ids are ignored. Durable on resolve.
-   * A status change of a task whose previous change is still queued (not yet being written) replaces that
-   * line: only the newest status reaches the disk, and both callers resolve with the same write.
-   * The objects are kept as given, like {@link TaskDb.put}.
+   * A status change of a task whose previous change is still queued (not yet being written) replaces it: only
+   * the newest status reaches the disk, and both callers resolve with the same write. The objects are kept as
+   * given, like {@link TaskDb.put}.
    */
   updateStatus(taskId: string, status: TaskStatus, handle?: TaskHandle): Promise<void> {
     const r = this.records.get(taskId);
     if (!r) return Promise.resolve();
     r.status = status;
     if (handle) r.handle = handle;
-    const json = JSON.stringify(r.handle ? { q: ++this.seq, id: taskId, status, handle: r.handle } : { q: ++this.seq, id: taskId, status });
+    const op: JournalOp = r.handle ? { q: ++this.seq, id: taskId, status, handle: r.handle } : { q: ++this.seq, id: taskId, status };
     const prev = this.latest.get(taskId);
-    if (prev !== undefined && prev.kind === 'status') {
-      prev.json = json;
+    if (prev !== undefined && prev.op !== undefined && 'status' in prev.op) {
+      prev.op = op;
       return new Promise<void>((resolve, reject) => prev.waiters.push({ resolve, reject }));
     }
-    return this.enqueue(taskId, 'status', json);
+    return this.enqueue(taskId, op);
   }
 
   /** Forgets a task (after its controller was removed). Durable on resolve. */
   delete(taskId: string): Promise<void> {
     if (!this.records.delete(taskId)) return Promise.resolve();
-    return this.enqueue(taskId, 'del', JSON.stringify({ q: ++this.seq, del: taskId }));
+    return this.enqueue(taskId, { q: ++this.seq, del: taskId });
   }
 
   /**
@@ -247,7 +255,15 @@ export class TaskDb {
       while (this.writing) await this.writing;
       if (!this.mustCompact) return;
     }
-    await this.enqueue(undefined, 'flush', '');
+    await this.enqueue(undefined, undefined);
+  }
+
+  /**
+   * Opens the journal for appending now, so that the first change does not pay for it (the agent calls it at
+   * start). Optional: a change opens it when needed.
+   */
+  async openJournal(): Promise<void> {
+    if (this.journal === undefined && !this.mustCompact) this.journal = await this.fs.openAppend(this.journalPath);
   }
 
   /** Flushes, then releases the journal's file handle (a later change reopens it). */
@@ -262,9 +278,9 @@ export class TaskDb {
     }
   }
 
-  private enqueue(taskId: string | undefined, kind: QueuedChange['kind'], json: string): Promise<void> {
+  private enqueue(taskId: string | undefined, op: JournalOp | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const e: QueuedChange = { taskId, kind, json, waiters: [{ resolve, reject }] };
+      const e: QueuedChange = { taskId, op, waiters: [{ resolve, reject }] };
       this.queue.push(e);
       if (taskId !== undefined) this.latest.set(taskId, e);
       this.kick();
@@ -280,34 +296,34 @@ export class TaskDb {
     });
   }
 
-  /** One group commit: the queued lines (up to maxGroupBytes) in one append + fdatasync, or a compaction. */
+  /** One group commit: the queued changes (up to maxGroupBytes) as one frame, one append + fdatasync; or a compaction. */
   private async writeGroup(): Promise<void> {
     let text = '';
-    let bytes = 0;
     let n = 0;
     for (; n < this.queue.length; n++) {
-      const e = this.queue[n]!;
-      if (e.json === '') continue;
-      const line = `${crc32(e.json).toString(16).padStart(8, '0')} ${e.json}\n`;
-      const size = Buffer.byteLength(line);
-      if (bytes > 0 && bytes + size > this.limits.maxGroupBytes) break;
+      const op = this.queue[n]!.op;
+      if (op === undefined) continue;
+      const line = `${JSON.stringify(op)}\n`;
+      // String length bounds the UTF-8 size from below; the exact size is checked on the encoded frame.
+      if (text.length > 0 && text.length + line.length > this.limits.maxGroupBytes) break;
       text += line;
-      bytes += size;
     }
     const group = this.queue.slice(0, n);
     this.queue = this.queue.slice(n);
     for (const e of group) if (e.taskId !== undefined && this.latest.get(e.taskId) === e) this.latest.delete(e.taskId);
     try {
+      const payload = Buffer.from(text, 'utf8');
       const journalBytes = this.journal?.size() ?? 0;
-      if (this.mustCompact || (journalBytes + bytes > this.limits.compactJournalBytes && journalBytes + bytes > 4 * this.snapshotBytes)) {
+      if (this.mustCompact || (journalBytes + payload.length > this.limits.compactJournalBytes && journalBytes + payload.length > 4 * this.snapshotBytes)) {
         // The snapshot holds the in-memory table, which already includes every queued change.
         await this.compact();
-      } else if (bytes > 0) {
+      } else if (payload.length > 0) {
         const j = this.journal ?? (this.journal = await this.fs.openAppend(this.journalPath));
-        await j.append(Buffer.from(text, 'utf8'));
+        const header = Buffer.from(`${crc32(payload).toString(16).padStart(8, '0')} ${payload.length}\n`, 'latin1');
+        await j.append(Buffer.concat([header, payload]));
         await j.sync();
         this.stats.appends++;
-        this.stats.lines += group.filter((e) => e.json !== '').length;
+        this.stats.lines += group.filter((e) => e.op !== undefined).length;
       }
     } catch (err) {
       this.mustCompact = true;
@@ -357,16 +373,37 @@ async function readOptional(fs: Fs, path: string): Promise<Uint8Array | undefine
   }
 }
 
-/** Parses one journal line (without its newline); undefined when its checksum or JSON is bad. */
-function parseLine(line: Uint8Array): JournalOp | undefined {
-  if (line.length < 10 || line[8] !== 0x20) return undefined;
-  const want = Number.parseInt(decoder.decode(line.subarray(0, 8)), 16);
-  const body = line.subarray(9);
-  if (!Number.isFinite(want) || crc32(body) !== want) return undefined;
+/** Most bytes of a frame header (`<8 hex> <decimal length>\n`). */
+const MAX_HEADER_BYTES = 32;
+
+/**
+ * Reads the frame at `at`: its changes and where the next frame starts; 'torn' when it is the incomplete or
+ * damaged last write (nothing valid can follow it), 'corrupt' when it is damaged and more data follows.
+ */
+function readFrame(bytes: Uint8Array, at: number): { ops: JournalOp[]; end: number } | 'torn' | 'corrupt' {
+  const rest = bytes.length - at;
+  const nl = bytes.subarray(at, at + Math.min(rest, MAX_HEADER_BYTES)).indexOf(0x0a);
+  // A bad frame is a torn write only if it reaches the end of the file (or all that follows is zeros, which
+  // some file systems leave after a crash that extended the file).
+  const tornOr = (end: number): 'torn' | 'corrupt' => (end >= bytes.length || bytes.subarray(end).every((b) => b === 0) ? 'torn' : 'corrupt');
+  if (nl < 0) return tornOr(rest < MAX_HEADER_BYTES ? bytes.length : at + MAX_HEADER_BYTES);
+  const m = /^([0-9a-f]{8}) (\d+)$/.exec(decoder.decode(bytes.subarray(at, at + nl)));
+  if (!m) return tornOr(at + nl + 1);
+  const start = at + nl + 1;
+  const end = start + Number(m[2]);
+  if (end > bytes.length) return 'torn';
+  const payload = bytes.subarray(start, end);
+  if (crc32(payload) !== Number.parseInt(m[1]!, 16)) return tornOr(end);
+  const ops: JournalOp[] = [];
   try {
-    const op = JSON.parse(decoder.decode(body)) as JournalOp;
-    return typeof op === 'object' && op !== null && typeof op.q === 'number' ? op : undefined;
+    for (const line of decoder.decode(payload).split('\n')) {
+      if (line === '') continue;
+      const op = JSON.parse(line) as JournalOp;
+      if (typeof op !== 'object' || op === null || typeof op.q !== 'number') return tornOr(end);
+      ops.push(op);
+    }
   } catch {
-    return undefined;
+    return tornOr(end);
   }
+  return { ops, end };
 }

@@ -71,6 +71,20 @@ function simDisk<T extends SimFs>(fs: T): T {
   return fs;
 }
 
+/** The changes of journal frames (`<crc> <len>\n` + JSON lines), in order, from one append's text. */
+function frameOps(text: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  let rest = text;
+  while (rest.length > 0) {
+    const nl = rest.indexOf('\n');
+    const len = Number(rest.slice(0, nl).split(' ')[1]);
+    const payload = rest.slice(nl + 1, nl + 1 + len); // ASCII in these tests: chars = bytes
+    for (const l of payload.split('\n')) if (l !== '') out.push(JSON.parse(l) as Record<string, unknown>);
+    rest = rest.slice(nl + 1 + len);
+  }
+  return out;
+}
+
 /** Settles pending microtasks and SimFs operations (each resolves behind a promise). */
 async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
@@ -102,7 +116,7 @@ test('changes made while a write is in flight are coalesced into the next single
   gate.open();
   await Promise.all([first, ...later]);
   assert.equal(fs.appends.length, 2, 'b, c and d went out in one append');
-  assert.deepEqual(fs.appends[1]!.trim().split('\n').map((l) => JSON.parse(l.slice(9)).put.task.id), ['b', 'c', 'd']);
+  assert.deepEqual(frameOps(fs.appends[1]!).map((o) => (o.put as TaskRecord).task.id), ['b', 'c', 'd']);
   assert.equal(db.stats.appends, 2);
 });
 
@@ -148,9 +162,9 @@ test('status changes of a task queued behind an in-flight write reach the disk a
   );
   gate.open();
   await Promise.all([inFlight, ...calls]);
-  const lines = fs.appends.at(-1)!.trim().split('\n');
-  assert.equal(lines.length, 1, 'one line for five status changes of the same task');
-  const op = JSON.parse(lines[0]!.slice(9)) as { id: string; status: TaskStatus; handle: { data: { pid: number } } };
+  const ops = frameOps(fs.appends.at(-1)!);
+  assert.equal(ops.length, 1, 'one change for five status changes of the same task');
+  const op = ops[0] as { id: string; status: TaskStatus; handle: { data: { pid: number } } };
   assert.equal(op.status.state, TaskState.RUNNING);
   assert.equal(op.handle.data.pid, TaskState.RUNNING);
   const again = await TaskDb.open(STATE, fs);
@@ -251,30 +265,31 @@ test('a crash at every step of a compaction loses nothing acknowledged and repla
   }
 });
 
-test('a torn last journal line is dropped on open; a corrupt line before the end is DataLossError', async () => {
+test('a torn last journal frame is dropped on open; a corrupt frame before the end is DataLossError', async () => {
   const fs = simDisk(new SimFs());
   const db = await TaskDb.open(STATE, fs);
   await db.put(record('a'));
   await db.put(record('b'));
   const bytes = fs.durableBytes(JOURNAL);
   const text = new TextDecoder().decode(bytes);
-  // Torn: the second line cut in half.
-  await fs.truncate(JOURNAL, text.indexOf('\n') + 1 + 20);
+  // Torn: the second frame cut short.
+  const firstFrameEnd = text.indexOf('\n') + 1 + Number(text.slice(0, text.indexOf('\n')).split(' ')[1]);
+  await fs.truncate(JOURNAL, firstFrameEnd + 30);
   const torn = await TaskDb.open(STATE, fs);
   assert.deepEqual(torn.list().map((r) => r.task.id), ['a']);
   await torn.put(record('c')); // the torn tail is compacted away before anything is appended
   assert.deepEqual((await TaskDb.open(STATE, fs)).list().map((r) => r.task.id), ['a', 'c']);
-  // Corrupt middle: flip a byte of the first of two complete lines.
+  // Corrupt middle: flip a byte in the payload of the first of two complete frames.
   const fs2 = simDisk(new SimFs());
   const db2 = await TaskDb.open(STATE, fs2);
   await db2.put(record('a'));
   await db2.put(record('b'));
   const good = fs2.durableBytes(JOURNAL);
   const bad = good.slice();
-  bad[20] = bad[20] === 0x41 ? 0x42 : 0x41;
+  bad[40] = bad[40] === 0x41 ? 0x42 : 0x41;
   await fs2.unlink(JOURNAL);
   await fs2.writeFile(JOURNAL, bad);
-  await assert.rejects(TaskDb.open(STATE, fs2), (e: unknown) => e instanceof DataLossError && /line 1 is corrupt/.test(e.message));
+  await assert.rejects(TaskDb.open(STATE, fs2), (e: unknown) => e instanceof DataLossError && /frame 1 is corrupt/.test(e.message));
 });
 
 test('a journal larger than compactJournalBytes is folded into the snapshot, and recovery reads both', async () => {
@@ -299,7 +314,7 @@ test('reads a tasks.json written by the previous format (whole table, no journal
     await db.updateStatus('legacy', status(TaskState.COMPLETE));
     await db.close();
     assert.equal((await TaskDb.open(dir)).get('legacy')!.status.state, TaskState.COMPLETE);
-    assert.match(await readFile(join(dir, 'worker', 'tasks.journal'), 'utf8'), /^[0-9a-f]{8} \{"q":1,/);
+    assert.match(await readFile(join(dir, 'worker', 'tasks.journal'), 'utf8'), /^[0-9a-f]{8} \d+\n\{"q":1,/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
