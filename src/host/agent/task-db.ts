@@ -287,13 +287,18 @@ export class TaskDb {
     });
   }
 
-  /** Starts a write when none is in flight and something is queued. */
+  /**
+   * Starts a write when none is in flight and something is queued. The write begins after the current
+   * microtasks, so that changes made together (an assignment message's tasks) share their first write.
+   */
   private kick(): void {
     if (this.writing || this.queue.length === 0) return;
-    this.writing = this.writeGroup().finally(() => {
-      this.writing = undefined;
-      this.kick();
-    });
+    this.writing = Promise.resolve()
+      .then(() => this.writeGroup())
+      .finally(() => {
+        this.writing = undefined;
+        this.kick();
+      });
   }
 
   /** One group commit: the queued changes (up to maxGroupBytes) as one frame, one append + fdatasync; or a compaction. */
