@@ -138,7 +138,7 @@ const selfCpuMs = (): number => {
 };
 
 /** Calls the agents made (all agents together), to report messages per task for the converge phase. */
-const calls = { updateTaskStatus: 0, statusUpdates: 0, heartbeat: 0, assignmentMessages: 0, assignmentChanges: 0 };
+const calls = { updateTaskStatus: 0, statusUpdates: 0, heartbeat: 0, assignmentMessages: 0, assignmentChanges: 0, completeSets: 0 };
 /** The agent's real transport client, counting what goes over it. */
 class CountingClient extends TransportDispatcherClient {
   override updateTaskStatus(req: Parameters<TransportDispatcherClient['updateTaskStatus']>[0], signal: AbortSignal): Promise<void> {
@@ -156,6 +156,7 @@ class CountingClient extends TransportDispatcherClient {
       for await (const m of inner) {
         calls.assignmentMessages++;
         calls.assignmentChanges += m.changes.length;
+        if (m.type === 'COMPLETE') calls.completeSets++;
         yield m;
       }
     })();
@@ -229,6 +230,7 @@ try {
   const mCpu0 = await procCpuMs(mPid);
   const sCpu0 = selfCpuMs();
   const calls0 = { ...calls };
+  const sessions0 = agents.reduce((n, a) => n + a.agent.sessionsOpened, 0);
   const tc = performance.now();
   const tcUs = monoUs();
   const svc = (
@@ -265,6 +267,10 @@ try {
   report('converge_heartbeats', calls.heartbeat - calls0.heartbeat, 'calls');
   report('converge_assignment_msgs', calls.assignmentMessages - calls0.assignmentMessages, 'messages');
   report('converge_assignment_changes', calls.assignmentChanges - calls0.assignmentChanges, 'changes');
+  // Churn indicators (0 in a clean run): COMPLETE sets re-sent (stream reopened or consumer too slow), and
+  // sessions re-opened (a node expired or a stream failed).
+  report('converge_complete_sets', calls.completeSets - calls0.completeSets, 'messages');
+  report('converge_sessions_reopened', agents.reduce((n, a) => n + a.agent.sessionsOpened, 0) - sessions0, 'sessions');
 
   // Lower the heartbeat period; every agent picks the new period up with its next heartbeat, which comes at
   // most one old jittered period later (5 s ± 500 ms): a settle time of 7 s covers it with margin.
