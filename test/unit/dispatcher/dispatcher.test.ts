@@ -290,11 +290,11 @@ test('assignments of a long burst over many nodes go out as one message per node
     })().catch(() => undefined); // the stream ends with 'dispatcher is stopped'
     streams.push(got);
   }
-  // Like a scheduling pass committed as many proposals: each node gets a task every 90 ms (each node's own
-  // changes are 270 ms apart, more than the 100 ms debounce), 12 tasks over ~1 s.
+  // Like a scheduling pass committed as many proposals: a task every 40 ms, round-robin over the nodes, so each
+  // node's own changes are 120 ms apart (more than the 100 ms debounce); 9 tasks over 360 ms.
   for (let i = 0; i < 9; i++) {
     await addTask(store, { nodeId: nodes[i % 3]! });
-    await advance(timers, 30, 10);
+    await advance(timers, 40, 10);
     assert.deepEqual(streams.map((g) => g.length), [0, 0, 0], `nothing sent while the burst goes on (${i})`);
   }
   await advance(timers, 150, 10);
