@@ -49,6 +49,9 @@ function assignmentsFor(nodeId: string, n: number): AssignmentsMessage {
 /** A dispatcher stub: one session message, the node's assignment set once released, RUNNING reports counted. */
 class StubDispatcher implements DispatcherHandlers {
   running = 0;
+  /** UpdateTaskStatus calls and the updates they carried. */
+  statusCalls = 0;
+  statusUpdates = 0;
   private readonly runningIds = new Set<string>();
   private release!: () => void;
   private readonly released = new Promise<void>((r) => (this.release = r));
@@ -65,6 +68,8 @@ class StubDispatcher implements DispatcherHandlers {
     return { periodMs: 5_000 };
   }
   async updateTaskStatus(req: { updates: { taskId: string; statusJson: string }[] }): Promise<Record<string, never>> {
+    this.statusCalls++;
+    this.statusUpdates += req.updates.length;
     for (const u of req.updates) {
       const s = JSON.parse(u.statusJson) as { state: number };
       if (s.state === TaskState.RUNNING && !this.runningIds.has(u.taskId)) {
@@ -142,6 +147,8 @@ try {
   report('agents_all_running_ms', wall, 'ms');
   report('agents_cpu_ms', cpu, 'ms');
   report('agents_cpu_us_per_task', (cpu * 1000) / TASKS, 'us');
+  report('status_rpcs', stub.statusCalls, 'calls');
+  report('status_updates_per_task', stub.statusUpdates / TASKS, 'updates');
   report('baseline_parse_and_answer_cpu_ms', baseCpu, 'ms');
   report('baseline_wall_ms', baseWall, 'ms');
   report('agents_vs_baseline_cpu_ratio', cpu / Math.max(0.001, baseCpu), 'x');

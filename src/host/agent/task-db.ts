@@ -288,12 +288,14 @@ export class TaskDb {
   }
 
   /**
-   * Starts a write when none is in flight and something is queued. The write begins after the current
-   * microtasks, so that changes made together (an assignment message's tasks) share their first write.
+   * Starts a write when none is in flight and something is queued. The write begins one event-loop turn later
+   * (setImmediate: after the current I/O callbacks and microtasks), so that changes made together share it: an
+   * assignment message's tasks, and a task's quick succession of states (ACCEPTED..RUNNING when the executor
+   * answers at once), of which only the newest is then written and reported.
    */
   private kick(): void {
     if (this.writing || this.queue.length === 0) return;
-    this.writing = Promise.resolve()
+    this.writing = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.writeGroup())
       .finally(() => {
         this.writing = undefined;
