@@ -18,6 +18,10 @@
  * restart supervisor) on an in-process store, no Raft, no transport, a fake agent that reports RUNNING at once —
  * converging the same R replicas over the same N nodes. The ratio is transport converge / in-process converge.
  * Usage: npm run bench:converge:transport [-- --quick] [-- --json] [-- --nodes N --replicas R --kill K]
+ *   [-- --profile DIR]: the manager process is CPU-profiled (scripts/cpu-prof-preload.mjs; stopped with SIGTERM
+ *   so the profile is written to DIR); the converge window is printed as monotonic µs (`converge_window_us`, the clock
+ *   of the profiles' timestamps) so `scripts/cpuprofile-top.ts --window` can keep the samples of that phase only.
+ *   Profile the agents' side too by running this script under `node --cpu-prof --import tsx`.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -42,6 +46,10 @@ const num = (flag: string, dflt: number): number => {
 const NODES = num('--nodes', quick ? 100 : 1_000);
 const REPLICAS = num('--replicas', quick ? 1_000 : 10_000);
 const KILL = num('--kill', quick ? 10 : 100);
+const profileIdx = args.indexOf('--profile');
+const PROFILE_DIR = profileIdx >= 0 ? args[profileIdx + 1] : undefined;
+/** Monotonic time in µs (the clock V8 CPU profiles use for their timestamps). */
+const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 /** Concurrent certificate requests while joining the simulated nodes. */
 const JOIN_CONCURRENCY = 16;
 /**
@@ -129,9 +137,35 @@ const selfCpuMs = (): number => {
   return (u.user + u.system) / 1000;
 };
 
+/** Calls the agents made (all agents together), to report messages per task for the converge phase. */
+const calls = { updateTaskStatus: 0, statusUpdates: 0, heartbeat: 0, assignmentMessages: 0, assignmentChanges: 0, completeSets: 0 };
+/** The agent's real transport client, counting what goes over it. */
+class CountingClient extends TransportDispatcherClient {
+  override updateTaskStatus(req: Parameters<TransportDispatcherClient['updateTaskStatus']>[0], signal: AbortSignal): Promise<void> {
+    calls.updateTaskStatus++;
+    calls.statusUpdates += req.updates.length;
+    return super.updateTaskStatus(req, signal);
+  }
+  override heartbeat(req: Parameters<TransportDispatcherClient['heartbeat']>[0], signal: AbortSignal): ReturnType<TransportDispatcherClient['heartbeat']> {
+    calls.heartbeat++;
+    return super.heartbeat(req, signal);
+  }
+  override assignments(req: Parameters<TransportDispatcherClient['assignments']>[0], signal: AbortSignal): ReturnType<TransportDispatcherClient['assignments']> {
+    const inner = super.assignments(req, signal);
+    return (async function* () {
+      for await (const m of inner) {
+        calls.assignmentMessages++;
+        calls.assignmentChanges += m.changes.length;
+        if (m.type === 'COMPLETE') calls.completeSets++;
+        yield m;
+      }
+    })();
+  }
+}
+
 const procs: NodeProc[] = [];
 const dirs: string[] = [];
-const agents: { agent: Agent; client: TransportDispatcherClient; nodeId: string; stopped: boolean }[] = [];
+const agents: { agent: Agent; client: CountingClient; nodeId: string; stopped: boolean }[] = [];
 const timers = new RealTimers();
 let ctl: TransportClient | undefined;
 
@@ -140,7 +174,9 @@ try {
 
   const dir = await tempDir('bench-converge-transport-m1-');
   dirs.push(dir);
-  const m1 = new NodeProc({ name: 'm1', stateDir: dir, port: await freePort(), extraArgs: ['-l', 'warn', '--executor', 'sim'] });
+  const m1 = new NodeProc({ name: 'm1', stateDir: dir, port: await freePort(), extraArgs: ['-l', 'warn', '--executor', 'sim'],
+    ...(PROFILE_DIR ? { env: { NODE_OPTIONS: `--import ${join(import.meta.dirname, 'cpu-prof-preload.mjs')}`, CPU_PROF_DIR: PROFILE_DIR } } : {}),
+  });
   procs.push(m1);
   m1.start();
   ctl = new TransportClient(`unix://${m1.socket}`, { tls: { kind: 'none' }, callTimeoutMs: 60_000 });
@@ -177,7 +213,7 @@ try {
   for (const { nodeId, tls } of ids) {
     const stateDir = join(agentRoot, nodeId);
     await mkdir(stateDir, { recursive: true });
-    const client = new TransportDispatcherClient(m1.addr, { tls, timers });
+    const client = new CountingClient(m1.addr, { tls, timers });
     const agent = new Agent({ nodeId, executor: new SimExecutor({ timers, hostname: nodeId }), timers, rng: rng.fork(), stateDir, dispatcher: client, logger: silent });
     agents.push({ agent, client, nodeId, stopped: false });
     await agent.start();
@@ -193,7 +229,10 @@ try {
   const mPid = m1.child!.pid!;
   const mCpu0 = await procCpuMs(mPid);
   const sCpu0 = selfCpuMs();
+  const calls0 = { ...calls };
+  const sessions0 = agents.reduce((n, a) => n + a.agent.sessionsOpened, 0);
   const tc = performance.now();
+  const tcUs = monoUs();
   const svc = (
     await control<{ service: { id: string } }>('CreateService', {
       spec: { annotations: { name: 'bench' }, task: { container: { image: 'sim', command: ['run'] }, restart: { delayMs: 0 } }, mode: { replicated: { replicas: REPLICAS } } },
@@ -207,6 +246,7 @@ try {
     throw new Error(`${String(e)}; last seen ${lastRunning} running, ${(await readyWorkers()).length} of ${NODES} workers READY`);
   });
   const convergeMs = performance.now() - tc;
+  if (PROFILE_DIR) console.error(`converge_window_us: ${tcUs} ${monoUs()}`);
   const mCpu = (await procCpuMs(mPid)) - mCpu0;
   const sCpu = selfCpuMs() - sCpu0;
   report('replicas', REPLICAS, 'tasks');
@@ -219,6 +259,18 @@ try {
   // channels, the polls) over the converge wall time; 100 % = one core busy the whole time.
   report('converge_manager_cpu_pct', (mCpu / convergeMs) * 100, '%');
   report('converge_agents_cpu_pct', (sCpu / convergeMs) * 100, '%');
+  report('converge_manager_cpu_ms', mCpu, 'ms');
+  report('converge_agents_cpu_ms', sCpu, 'ms');
+  // Messages of the converge phase (all agents): what each task cost on the wire.
+  report('converge_status_rpcs', calls.updateTaskStatus - calls0.updateTaskStatus, 'calls');
+  report('converge_status_updates', calls.statusUpdates - calls0.statusUpdates, 'updates');
+  report('converge_heartbeats', calls.heartbeat - calls0.heartbeat, 'calls');
+  report('converge_assignment_msgs', calls.assignmentMessages - calls0.assignmentMessages, 'messages');
+  report('converge_assignment_changes', calls.assignmentChanges - calls0.assignmentChanges, 'changes');
+  // Churn indicators (0 in a clean run): COMPLETE sets re-sent (stream reopened or consumer too slow), and
+  // sessions re-opened (a node expired or a stream failed).
+  report('converge_complete_sets', calls.completeSets - calls0.completeSets, 'messages');
+  report('converge_sessions_reopened', agents.reduce((n, a) => n + a.agent.sessionsOpened, 0) - sessions0, 'sessions');
 
   // Lower the heartbeat period; every agent picks the new period up with its next heartbeat, which comes at
   // most one old jittered period later (5 s ± 500 ms): a settle time of 7 s covers it with margin.
@@ -278,6 +330,7 @@ try {
   );
   ctl?.close();
   timers.clearAll();
+  if (PROFILE_DIR) await Promise.all(procs.map((p) => p.kill('SIGTERM').catch(() => undefined))); // writes the profile
   await teardown(procs, dirs);
 }
 if (json) console.log(JSON.stringify(figures));

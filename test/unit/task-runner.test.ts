@@ -222,7 +222,7 @@ test('a malformed sim setting is a fatal prepare error naming the label', async 
   await h.done;
 });
 
-test('task db keeps records, statuses and handles across a reopen, written atomically', async () => {
+test('task db keeps records, statuses and handles across a reopen; a snapshot that does not parse is DataLossError', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'taskdb-'));
   try {
     const db = await TaskDb.open(dir);
@@ -237,8 +237,8 @@ test('task db keeps records, statuses and handles across a reopen, written atomi
     assert.deepEqual(again.list().map((r) => r.task.id), [a.id]);
     assert.equal(again.get(a.id)!.status.state, S.RUNNING);
     assert.deepEqual(again.get(a.id)!.handle, { executor: 'process', taskId: a.id, data: { pid: 42, startTime: 7 } });
-    assert.deepEqual(await readdir(join(dir, 'worker')), ['tasks.json']);
-    JSON.parse(await readFile(join(dir, 'worker', 'tasks.json'), 'utf8'));
+    assert.deepEqual(await readdir(join(dir, 'worker')), ['tasks.journal'], 'changes go to the journal; no temp file is left');
+    assert.match(await readFile(join(dir, 'worker', 'tasks.journal'), 'utf8'), /^([0-9a-f]{8} \d+\n(\{"q":\d+,.*\}\n)+)+$/);
     await writeFile(join(dir, 'worker', 'tasks.json'), '{"version":1,"tasks":[');
     await assert.rejects(TaskDb.open(dir), DataLossError);
   } finally {

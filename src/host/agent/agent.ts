@@ -5,7 +5,8 @@
  *        ─► session loop: Session(description) ─► first message = session id + manager list
  *              ├─ heartbeats at the period the dispatcher hands out
  *              ├─ Assignments: COMPLETE ⇒ tear down what is not listed; INCREMENTAL ⇒ apply (gap ⇒ reopen)
- *              ├─ status reports: persisted first, then batched to UpdateTaskStatus; all re-reported on a new session
+ *              ├─ status reports: persisted first, then sent (one UpdateTaskStatus per burst; what comes in
+ *              │  while one is in flight goes statusBatchMs after it); all re-reported on a new session
  *              └─ description re-check every 20 s (a change restarts the session)
  *           on failure: jittered backoff 100 ms..8 s (min(100 + 2 × prev, 8000)), and a switch to another
  *           manager from the pushed list through `connect(addr)`.
@@ -39,7 +40,10 @@ export interface AgentLimits {
   backoffMinMs: number;
   /** Session backoff ceiling, ms (8,000). */
   backoffMaxMs: number;
-  /** Status reports are sent this long after the first queued one, ms (50). */
+  /**
+   * Reports queued while a status send is in flight are sent this long after it ends, ms (50), so a steady
+   * trickle of changes is batched; a report queued while idle goes at once (next timer turn).
+   */
   statusBatchMs: number;
   /** Most status updates in one UpdateTaskStatus call (1,000). */
   maxStatusBatch: number;
@@ -161,12 +165,13 @@ export class Agent {
   async start(): Promise<void> {
     if (this.loop) throw new InvalidArgumentError('agent.start: already started');
     this.db = await TaskDb.open(this.o.stateDir, this.o.fs);
+    await this.db.openJournal(); // now rather than on the first assignment
     for (const record of this.db.list()) this.createEntry(record.task);
     await Promise.all([...this.tasks.values()].map((e) => e.ready));
     this.loop = this.sessionLoop();
   }
 
-  /** Stops the session and detaches from the tasks WITHOUT stopping them; the task table is flushed. */
+  /** Stops the session and detaches from the tasks WITHOUT stopping them; the task table is flushed and closed. */
   async stop(): Promise<void> {
     this.stopAc.abort();
     if (this.reportTimer) this.o.timers.clearTimeout(this.reportTimer);
@@ -176,7 +181,7 @@ export class Agent {
       await e.ready;
       e.runner?.stop();
     }
-    await this.db?.flush();
+    await this.db?.close();
     for (const c of this.ownedClients) c.close();
     this.ownedClients.clear();
   }
@@ -470,7 +475,9 @@ export class Agent {
     const prev = this.pendingReports.get(taskId);
     if (prev && prev.state > status.state) return;
     this.pendingReports.set(taskId, status);
-    this.scheduleReports(this.limits.statusBatchMs);
+    // Idle: send on the next timer turn (reports made durable by the same task-table write go together).
+    // Reports queued while a send is in flight wait for it, then statusBatchMs more (see sendReports).
+    this.scheduleReports(this.reporting ? this.limits.statusBatchMs : 0);
   }
 
   /** On a new session: every held task's last status is reported again (the new leader may have missed some). */

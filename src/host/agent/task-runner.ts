@@ -50,6 +50,14 @@ export interface TaskRunnerOptions {
   onError?: (op: ControllerOp, err: unknown, willRetry: boolean) => void;
 }
 
+/** The cancel flag of a controller call that takes no AbortSignal: `aborted` is read after the call. */
+class CallFlag {
+  readonly signal = { aborted: false };
+  abort(): void {
+    this.signal.aborted = true;
+  }
+}
+
 /** Runs one task. Create, call {@link TaskRunner.run}, feed desired-state changes, {@link TaskRunner.stop} to detach. */
 export class TaskRunner {
   private readonly controller: Controller;
@@ -60,7 +68,8 @@ export class TaskRunner {
   private current: TaskStatus;
   private removed = false;
   private stopped = false;
-  private callAbort: AbortController | undefined;
+  /** Aborts the controller call in progress: an AbortController only for `wait` (the one call that takes a signal). */
+  private callAbort: { abort(): void } | undefined;
   private currentOp: ControllerOp | undefined;
   private wake: (() => void) | undefined;
   private attempt = 0;
@@ -118,7 +127,8 @@ export class TaskRunner {
         continue;
       }
       const op = action.op;
-      const ac = new AbortController();
+      // Only `wait` takes a signal; the other calls get a plain flag (an AbortController per call is costly).
+      const ac = op === 'wait' ? new AbortController() : new CallFlag();
       this.callAbort = ac;
       this.currentOp = op;
       let outcome: Outcome;
@@ -149,7 +159,7 @@ export class TaskRunner {
     }
   }
 
-  private async call(op: ControllerOp, signal: AbortSignal): Promise<Outcome> {
+  private async call(op: ControllerOp, signal: AbortSignal | { readonly aborted: boolean }): Promise<Outcome> {
     const c = this.controller;
     try {
       switch (op) {
@@ -160,7 +170,7 @@ export class TaskRunner {
           await this.bounded(c.start(), this.limits.startTimeoutMs, op);
           return { kind: 'ok' };
         case 'wait':
-          return { kind: 'exited', exit: await c.wait(signal) };
+          return { kind: 'exited', exit: await c.wait(signal instanceof AbortSignal ? signal : undefined) };
         case 'shutdown': {
           const grace = this.graceMs();
           await this.bounded(c.shutdown(grace), grace + this.limits.shutdownExtraMs, op);

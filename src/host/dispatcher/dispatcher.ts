@@ -6,7 +6,8 @@
  *   agent ──Session──► register (rate limit, node must exist) ─► node READY + description (batched write)
  *         ──Heartbeat─► expiry timer = jittered period × 3 ─► node DOWN "heartbeat failure"
  *         ──UpdateTaskStatus─► ownership check ─► WriteBatcher (100 ms / 10,000 items, never lowers)
- *         ──Assignments─► COMPLETE, then INCREMENTAL from one store watcher routed by node id
+ *         ──Assignments─► COMPLETE, then INCREMENTAL from one store watcher routed by node id, flushed together
+ *                         100 ms after the last change on any stream (at most 1 s after the first)
  */
 import {
   AbortedError,
@@ -30,7 +31,7 @@ import type {
   UpdateTaskStatusResponse,
   WeightedPeer,
 } from '../transport/messages.js';
-import { AssignmentStream } from './assignments.js';
+import { AssignmentFlusher, AssignmentStream } from './assignments.js';
 import { Channel } from './channel.js';
 import { DEFAULT_DISPATCHER_LIMITS, type DispatcherLimits, type DispatcherOptions } from './types.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -66,6 +67,8 @@ export class Dispatcher implements DispatcherHandlers {
   /** DOWN nodes, with the timer that orphans their tasks. */
   private readonly orphanTimers = new Map<string, TimerHandle>();
   private writes: WriteBatcher | undefined;
+  /** The debounce shared by every assignment stream (one timer for the dispatcher). */
+  private flusher: AssignmentFlusher | undefined;
   private watcher: Watcher | undefined;
   private running = false;
   private lastManagersKey = '';
@@ -107,6 +110,11 @@ export class Dispatcher implements DispatcherHandlers {
       logger: this.o.logger,
       intervalMs: this.limits.writeBatchIntervalMs,
       maxItems: this.limits.maxWriteBatchItems,
+    });
+    this.flusher = new AssignmentFlusher({
+      timers: this.o.timers,
+      batchMs: this.limits.assignmentBatchMs,
+      maxDelayMs: this.limits.maxAssignmentDelayMs,
     });
     const { result: nodes, watcher } = this.o.store.viewAndWatch((tx) => tx.list('nodes'), {
       tables: ['nodes', 'tasks', 'clusters'],
@@ -158,6 +166,8 @@ export class Dispatcher implements DispatcherHandlers {
     this.orphanTimers.clear();
     this.writes?.stop(err);
     this.writes = undefined;
+    this.flusher?.stop();
+    this.flusher = undefined;
     this.watcher?.close();
     this.watcher = undefined;
     this.o.logger.info({}, 'dispatcher stopped');
@@ -239,6 +249,7 @@ export class Dispatcher implements DispatcherHandlers {
       batchMs: this.limits.assignmentBatchMs,
       maxChanges: this.limits.maxAssignmentChanges,
       maxQueued: this.limits.maxQueuedAssignmentMessages,
+      ...(this.flusher ? { flusher: this.flusher } : {}),
       readSet: () => store.view((tx) => ({ tasks: tx.find('tasks', { nodeId }), index: store.appliedIndex })),
     });
     s.assignmentStreams.add(stream);

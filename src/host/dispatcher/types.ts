@@ -30,8 +30,13 @@ export interface DispatcherLimits {
   writeBatchIntervalMs: number;
   /** ... or as soon as this many items are queued (10,000). */
   maxWriteBatchItems: number;
-  /** An INCREMENTAL assignments message is sent this long after the last change, ms (100). */
+  /**
+   * INCREMENTAL assignments messages are sent this long after the last change, ms (100). SwarmKit debounces
+   * per node; here the quiet period is the dispatcher's (any node's change), see AssignmentFlusher.
+   */
   assignmentBatchMs: number;
+  /** ... but never later than this after the first pending change, ms (1,000). */
+  maxAssignmentDelayMs: number;
   /** ... or as soon as it holds this many changes (100). */
   maxAssignmentChanges: number;
   /** Assignment messages queued for a slow stream before the backlog collapses into one COMPLETE set (64). */
@@ -54,6 +59,7 @@ export const DEFAULT_DISPATCHER_LIMITS: Readonly<DispatcherLimits> = Object.free
   writeBatchIntervalMs: 100,
   maxWriteBatchItems: 10_000,
   assignmentBatchMs: 100,
+  maxAssignmentDelayMs: 1_000,
   maxAssignmentChanges: 100,
   maxQueuedAssignmentMessages: 64,
   watchBufferEvents: 100_000,

@@ -350,3 +350,79 @@ test('a partitioned agent is marked DOWN after 3 periods, then re-registers, is 
   await agent.stop();
   dispatcher.stop();
 });
+
+test('tasks started together are reported in one UpdateTaskStatus, one update per task with its newest state', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const reports: UpdateTaskStatusRequest[] = [];
+  const inner = new InProcessDispatcherClient(dispatcher, peer('n1'));
+  const client: DispatcherClient = {
+    addr: '',
+    session: (r, s) => inner.session(r, s),
+    heartbeat: (r, s) => inner.heartbeat(r, s),
+    assignments: (r, s) => inner.assignments(r, s),
+    updateTaskStatus: (r, s) => {
+      reports.push(r);
+      return inner.updateTaskStatus(r, s);
+    },
+    close: () => undefined,
+  };
+  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: client, dir: await stateDir(), engine: new SimEngine(timers) });
+  await agent.start();
+  await driveUntil(timers, () => agent.sessionId !== '', 'session');
+  const tasks: Task[] = [];
+  await store.update((tx) => {
+    for (let i = 0; i < 5; i++) {
+      const t = makeTask({}, { nodeId: 'n1' });
+      tasks.push(t);
+      tx.create('tasks', t);
+    }
+  });
+  await driveUntil(timers, () => tasks.every((t) => taskIn(store, t.id)?.status.state === TaskState.RUNNING), 'all RUNNING', 60_000, 5);
+  assert.equal(reports.length, 1, `one report call, got ${reports.map((r) => r.updates.length).join(', ')}`);
+  assert.deepEqual(reports[0]!.updates.map((u) => u.taskId).sort(), tasks.map((t) => t.id).sort());
+  assert.ok(reports[0]!.updates.every((u) => JSON.parse(u.statusJson).state === TaskState.RUNNING));
+  await agent.stop();
+  dispatcher.stop();
+});
+
+test('status changes made while a report is in flight go together in the next one, after it returns', async () => {
+  const { timers, store, dispatcher } = await setup(['n1']);
+  dispatcher.start();
+  const reports: { at: number; ids: string[] }[] = [];
+  let hold: Promise<void> | undefined;
+  let release!: () => void;
+  const inner = new InProcessDispatcherClient(dispatcher, peer('n1'));
+  const client: DispatcherClient = {
+    addr: '',
+    session: (r, s) => inner.session(r, s),
+    heartbeat: (r, s) => inner.heartbeat(r, s),
+    assignments: (r, s) => inner.assignments(r, s),
+    updateTaskStatus: async (r, s) => {
+      reports.push({ at: timers.now(), ids: r.updates.map((u) => u.taskId) });
+      if (hold) await hold;
+      return inner.updateTaskStatus(r, s);
+    },
+    close: () => undefined,
+  };
+  const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: client, dir: await stateDir(), engine: new SimEngine(timers) });
+  await agent.start();
+  await driveUntil(timers, () => agent.sessionId !== '', 'session');
+  hold = new Promise<void>((r) => (release = r));
+  const first = await assign(store, 'n1');
+  await driveUntil(timers, () => reports.length === 1, 'first report in flight', 60_000, 5);
+  const second = await assign(store, 'n1');
+  const third = await assign(store, 'n1');
+  await driveUntil(timers, () => agent.taskStatus(second.id)?.state === TaskState.RUNNING && agent.taskStatus(third.id)?.state === TaskState.RUNNING, 'others RUNNING on the agent', 60_000, 5);
+  await driveFor(timers, 500, 10);
+  assert.equal(reports.length, 1, 'nothing else is sent while the first report is in flight');
+  hold = undefined;
+  const releasedAt = timers.now();
+  release();
+  await driveUntil(timers, () => reports.length === 2, 'second report', 60_000, 5);
+  assert.deepEqual(reports[0]!.ids, [first.id]);
+  assert.deepEqual(reports[1]!.ids.sort(), [second.id, third.id].sort());
+  assert.ok(reports[1]!.at - releasedAt >= 50, 'the batch waits statusBatchMs after the in-flight report');
+  await agent.stop();
+  dispatcher.stop();
+});

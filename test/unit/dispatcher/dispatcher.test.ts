@@ -274,6 +274,68 @@ test('assignments flush at once when 100 changes are pending', async () => {
   dispatcher.stop();
 });
 
+test('assignments of a long burst over many nodes go out as one message per node once the dispatcher is quiet for 100 ms', async () => {
+  const nodes = ['n1', 'n2', 'n3'];
+  const { timers, store, dispatcher } = await setup(nodes);
+  dispatcher.start();
+  const streams = [];
+  for (const n of nodes) {
+    const { first } = await openSession(dispatcher, timers, n);
+    const it = dispatcher.assignments({ sessionId: first.sessionId }, ctxFor(n))[Symbol.asyncIterator]();
+    await it.next(); // COMPLETE (empty)
+    const got: AssignmentsMessage[] = [];
+    // Keep reading in the background: each message lands in `got` as soon as the stream yields it.
+    void (async () => {
+      for (let r = await it.next(); r.done !== true; r = await it.next()) got.push(r.value);
+    })().catch(() => undefined); // the stream ends with 'dispatcher is stopped'
+    streams.push(got);
+  }
+  // Like a scheduling pass committed as many proposals: a task every 40 ms, round-robin over the nodes, so each
+  // node's own changes are 120 ms apart (more than the 100 ms debounce); 9 tasks over 360 ms.
+  for (let i = 0; i < 9; i++) {
+    await addTask(store, { nodeId: nodes[i % 3]! });
+    await advance(timers, 40, 10);
+    assert.deepEqual(streams.map((g) => g.length), [0, 0, 0], `nothing sent while the burst goes on (${i})`);
+  }
+  await advance(timers, 150, 10);
+  assert.deepEqual(streams.map((g) => g.length), [1, 1, 1], 'one message per node after the quiet period');
+  assert.deepEqual(streams.map((g) => g[0]!.changes.length), [3, 3, 3]);
+  dispatcher.stop();
+});
+
+test('assignments are never held more than 1 s after the first pending change, however busy the dispatcher', async () => {
+  const { timers, store, dispatcher } = await setup(['n1', 'n2']);
+  dispatcher.start();
+  const { first } = await openSession(dispatcher, timers, 'n1');
+  const s2 = await openSession(dispatcher, timers, 'n2');
+  const it = dispatcher.assignments({ sessionId: first.sessionId }, ctxFor('n1'))[Symbol.asyncIterator]();
+  await it.next();
+  const it2 = dispatcher.assignments({ sessionId: s2.first.sessionId }, ctxFor('n2'))[Symbol.asyncIterator]();
+  void (async () => {
+    while ((await it2.next()).done !== true); // drain n2's stream
+  })().catch(() => undefined);
+  const t0 = timers.now();
+  await addTask(store, { nodeId: 'n1' });
+  let sentAt: number | undefined;
+  void it.next().then(
+    () => (sentAt = timers.now()),
+    () => undefined,
+  );
+  // Another node's changes every 50 ms keep the dispatcher busy for 2 s.
+  const n2 = await addTask(store, { nodeId: 'n2' });
+  for (let i = 0; i < 40 && sentAt === undefined; i++) {
+    await store.update((tx) => {
+      const cur = tx.get('tasks', n2.id)!;
+      tx.update('tasks', { ...cur, spec: { ...cur.spec, container: { ...cur.spec.container, env: [`I=${i}`] } } });
+    });
+    await advance(timers, 50, 10);
+  }
+  assert.ok(sentAt !== undefined, 'sent while the other node is still busy');
+  assert.ok(sentAt - t0 <= 1_000 + 20, `sent ${sentAt - t0} ms after the change`);
+  assert.ok(sentAt - t0 >= 1_000 - 60, `held until the bound (${sentAt - t0} ms), not sent after 100 ms`);
+  dispatcher.stop();
+});
+
 test('stopping the dispatcher ends streams with Aborted "dispatcher is stopped" and refuses calls', async () => {
   const { timers, dispatcher } = await setup(['n1']);
   dispatcher.start();
