@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import {
   AbortedError,
   AlreadyExistsError,
@@ -184,6 +185,32 @@ describe('transport over mutual TLS on 127.0.0.1', () => {
     assert.equal(got.peer?.role, 'swarm-manager');
     assert.equal(got.peer?.clusterId, CLUSTER);
     assert.match(got.peer?.addr ?? '', /^127\.0\.0\.1:\d+$/);
+  });
+
+  test('reads a connection peer certificate once, not per call, and keeps identities of two connections apart', async () => {
+    const proto = TLSSocket.prototype as unknown as { getPeerCertificate: (detailed?: boolean) => unknown };
+    const orig = proto.getPeerCertificate;
+    let reads = 0;
+    proto.getPeerCertificate = function (this: TLSSocket, detailed?: boolean) {
+      reads++;
+      return orig.call(this, detailed);
+    };
+    try {
+      const a = client(withCert(manager));
+      const b = client(withCert(worker));
+      await a.processRaftMessage(Buffer.from('warm-up'));
+      const first = reads;
+      for (let i = 0; i < 20; i++) await a.processRaftMessage(Buffer.from(`m${i}`));
+      assert.equal(raftMessages.at(-1)!.peer?.nodeId, 'mgr1');
+      // Client and server sockets of this process both count; 20 calls must not cost 20 server-side reads.
+      assert.ok(reads - first < 5, `${reads - first} certificate reads for 20 calls on one connection`);
+      // Another connection with another certificate is still judged by its own certificate.
+      await assert.rejects(b.processRaftMessage(Buffer.from('x')), PermissionDeniedError);
+      await a.processRaftMessage(Buffer.from('again'));
+      assert.equal(raftMessages.at(-1)!.peer?.nodeId, 'mgr1');
+    } finally {
+      proto.getPeerCertificate = orig;
+    }
   });
 
   test('refuses a raft message without a client certificate, and logs the refusal', async () => {
