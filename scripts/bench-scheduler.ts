@@ -4,7 +4,9 @@
  * Matrix: 1k/5k/10k nodes x task groups of 1k/10k/100k x {plain spread, 3 constraints + 1 placement preference}.
  * Usage: npm run bench:scheduler [-- --quick] [-- --json] [-- --store-only]
  */
+import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import type { Node, Task } from '../src/host/api/objects.js';
 import { NodeTable } from '../src/host/scheduler/node-table.js';
 import { ReferenceScheduler, type SchedulePassResult } from '../src/host/scheduler/reference.js';
@@ -116,9 +118,17 @@ for (const [n, g, c] of storeOnly ? [] : scenarios) {
 }
 // Decisions committed to the store (single manager, no Raft: LocalProposer): 10k PENDING tasks, one pass, the
 // assignments written as one store batch (split into proposals of <= 200 changes), as the scheduler host does;
-// best of 3 fresh stores.
-// Baseline in the same run: the same task updates written without scheduling.
-{
+// best of 3 fresh stores. Baseline in the same run: the same task updates written without scheduling.
+// Measured in a child process (`--store-only`), like bench:codec does per codec: after the 100k-task matrix
+// above, the heap and JIT state it leaves behind slowed this figure by 10-20 % in the same process.
+if (!storeOnly) {
+  const args = [...process.execArgv, fileURLToPath(import.meta.url), '--store-only', '--json', ...(quick ? ['--quick'] : [])];
+  const out = execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const child = JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
+  emit('store_commit_baseline_updates', child.store_commit_baseline_updates!, 'tasks/s');
+  emit('store_committed_decisions', child.store_committed_decisions!, 'tasks/s');
+  emit('store_committed_ratio_vs_baseline', child.store_committed_ratio_vs_baseline!, 'x');
+} else {
   const commitTasks = quick ? 5000 : 10000;
   const nodes = cluster(1000);
   const tasks = group(commitTasks, true);
