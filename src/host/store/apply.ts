@@ -66,7 +66,7 @@ function applyAction(
     const obj = a.object;
     if (view.get(table, obj.id)) throw existsError(table, obj.id);
     checkNameFree(view, table, obj);
-    const stored = deepFreeze({ ...obj, meta: { version: index, createdAt: obj.meta.createdAt, updatedAt: obj.meta.updatedAt } });
+    const stored = freezeStored(obj, { version: index, createdAt: obj.meta.createdAt, updatedAt: obj.meta.updatedAt });
     view.set(table, obj.id, stored);
     events.push({ kind: 'create', table, object: stored } as StoreEvent);
     return;
@@ -85,7 +85,7 @@ function applyAction(
   } else if (a.op === 'update') {
     const obj = a.object;
     checkNameFree(view, table, obj);
-    const stored = deepFreeze({ ...obj, meta: { version: index, createdAt: cur.meta.createdAt, updatedAt: obj.meta.updatedAt } });
+    const stored = freezeStored(obj, { version: index, createdAt: cur.meta.createdAt, updatedAt: obj.meta.updatedAt });
     view.set(table, id, stored);
     events.push({ kind: 'update', table, object: stored, old: cur } as StoreEvent);
   } else if (a.op === 'delete') {
@@ -94,6 +94,15 @@ function applyAction(
   } else {
     throw new AssertionFailure(`store entry ${index}: unknown action op ${String((a as { op?: unknown }).op)}`);
   }
+}
+
+/**
+ * `obj` with its final `meta`, frozen. An object adopted by this manager's own transaction is frozen all the way
+ * down already (adoptJson), so only the new top level and meta need freezing; a decoded one is frozen deeply.
+ */
+function freezeStored(obj: StoreObject, meta: StoreObject['meta']): StoreObject {
+  const out = { ...obj, meta: Object.freeze(meta) };
+  return Object.isFrozen(obj) ? Object.freeze(out) : deepFreeze(out);
 }
 
 function checkPatch(a: PatchAction, index: number): void {

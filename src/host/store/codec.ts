@@ -95,11 +95,26 @@ export function patchOf(table: TableName, base: StoreObject, next: StoreObject, 
   const b = base as unknown as Record<string, unknown>;
   const n = next as unknown as Record<string, unknown>;
   const bk = Object.keys(b);
+  const nk = Object.keys(n);
   const set: Record<string, unknown> = {};
+  if (bk.length === nk.length) {
+    // The usual case (`{ ...cur, field: x }`): the same fields in the same order; only values differ.
+    let same = true;
+    for (let j = 0; j < bk.length; j++) {
+      if (bk[j] !== nk[j]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) {
+      for (const k of nk) if (k !== 'meta' && k !== 'id' && b[k] !== n[k]) set[k] = n[k];
+      return { op: 'patch', table, id: next.id, expectedVersion, updatedAt: next.meta.updatedAt, set };
+    }
+  }
   let unset: string[] | undefined;
   let i = 0;
   let added = false;
-  for (const k of Object.keys(n)) {
+  for (const k of nk) {
     if (hasOwn(b, k)) {
       if (added) return undefined; // an old field after a new one: applyPatch would order them differently
       while (i < bk.length && bk[i] !== k) {

@@ -316,6 +316,7 @@ export class WriteTxImpl extends ReadTxImpl implements WriteTx {
     const stored = adoptJson(
       { ...obj, meta: { version: this.provisionalVersion, createdAt: cur.meta.createdAt, updatedAt: this.clock.now() } },
       KIND[table],
+      cur,
     );
     const key = draftKey(table, obj.id);
     const d = this.drafts.get(key);

@@ -90,6 +90,24 @@ describe('store apply determinism and snapshots', () => {
     await assert.rejects(
       leader.update((tx) => tx.create('tasks', { ...task('t3', 's1', 3), status: new Date() as never })),
       /task.status: must be a plain object \(got Date\)/,
+    );    // The same rules on updates built from the stored object (only changed fields are walked there).
+    const u = leader.update((tx) => {
+      const cur = tx.get('tasks', 't1')!;
+      tx.update('tasks', { ...cur, specVersion: -0, slot: 0, endpoint: undefined, serviceAnnotations: { name: 'web', labels: { a: 'b' } } });
+    });
+    await tick();
+    log.release();
+    await u;
+    const upd = leader.view((tx) => tx.get('tasks', 't1')!);
+    assert.ok(Object.is(upd.specVersion, 0) && Object.is(upd.slot, 0));
+    assert.ok(Object.isFrozen(upd.serviceAnnotations.labels));
+    assert.deepEqual(upd, follower.view((tx) => tx.get('tasks', 't1')!));
+    await assert.rejects(
+      leader.update((tx) => {
+        const cur = tx.get('tasks', 't1')!;
+        tx.update('tasks', { ...cur, status: { ...cur.status, appliedAt: Infinity } });
+      }),
+      (e: Error) => e instanceof InvalidArgumentError && e.message === 'task.status.appliedAt: must be a finite number (got Infinity)',
     );
   });
 
