@@ -21,7 +21,7 @@ interface Info {
   nodeId: string;
   role: string;
   leaderNodeId: string;
-  members: { nodeId: string }[];
+  members: { nodeId: string; reachable: boolean }[];
 }
 
 async function certOU(p: NodeProc): Promise<string> {
@@ -37,13 +37,26 @@ test('a manager demoted while down comes back as a worker, out of Raft, and the 
   const asManager = { addr: n1.addr, token: cluster.rootCA.joinTokens.manager };
   const n2 = await startNode(procs, dirs, 'm2', { join: asManager, extraArgs: ['--executor', 'process'] });
   const n3 = await startNode(procs, dirs, 'm3', { join: asManager, extraArgs: ['--executor', 'process'] });
-  await waitFor('3 raft members', 45_000, async () => ((await n1.control<Info>('NodeInfo')).members.length === 3 ? true : undefined), 200);
+  // All three in Raft and in recent contact with m1: demoting m3 once it is down needs m1 and m2 (a quorum of
+  // the rest) reachable, or the control API refuses it ("would result in a loss of quorum").
+  await waitFor('3 raft members, all reachable', 45_000, async () => {
+    const info = await n1.control<Info>('NodeInfo');
+    return info.members.length === 3 && info.members.every((m) => m.reachable) ? true : undefined;
+  }, 200);
   const id3 = (await waitFor('m3 answers', 20_000, () => n3.control<Info>('NodeInfo').catch(() => undefined), 200)).nodeId;
   assert.equal(await certOU(n3), 'swarm-manager');
 
   await n3.kill('SIGTERM');
-  const node3 = (await n1.control<{ nodes: Node[] }>('ListNodes')).nodes.find((n) => n.id === id3)!;
-  await n1.control('UpdateNode', { nodeId: id3, nodeVersion: node3.meta.version, spec: { ...node3.spec, desiredRole: NodeRole.WORKER } });
+  await waitFor('m3 demoted', 20_000, async () => {
+    const node3 = (await n1.control<{ nodes: Node[] }>('ListNodes')).nodes.find((n) => n.id === id3)!;
+    try {
+      await n1.control('UpdateNode', { nodeId: id3, nodeVersion: node3.meta.version, spec: { ...node3.spec, desiredRole: NodeRole.WORKER } });
+      return true;
+    } catch (e) {
+      if (/loss of quorum/.test(String(e))) return undefined; // m2 not seen recently yet: try again
+      throw e;
+    }
+  }, 200);
   await waitFor('m3 out of raft', 30_000, async () => {
     await waitFor('m3 control socket closed', 20_000, async () => ((await n3.control('NodeInfo').then(() => false, () => true)) ? true : undefined), 200);
   const info = await n1.control<Info>('NodeInfo');
