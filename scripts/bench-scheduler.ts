@@ -118,7 +118,7 @@ for (const [n, g, c] of storeOnly ? [] : scenarios) {
 }
 // Decisions committed to the store (single manager, no Raft: LocalProposer): 10k PENDING tasks, one pass, the
 // assignments written as one store batch (split into proposals of <= 200 changes), as the scheduler host does;
-// best of 3 fresh stores. Baseline in the same run: the same task updates written without scheduling.
+// best of 5 fresh stores. Baseline in the same run: the same task updates written without scheduling.
 // Measured in a child process (`--store-only`), like bench:codec does per codec: after the 100k-task matrix
 // above, the heap and JIT state it leaves behind slowed this figure by 10-20 % in the same process.
 if (!storeOnly) {
@@ -159,10 +159,10 @@ if (!storeOnly) {
     if (res.failed.length > 0) throw new Error(`bench: ${res.failed.length} commits failed: ${res.failed[0]!.error.message}`);
     return (assignments.length / (performance.now() - t0)) * 1000;
   };
-  // Best of 3 fresh stores each, interleaved (like the decision figures: best of 2-3 runs).
+  // Best of 5 fresh stores each, interleaved (like the decision figures: best of several runs).
   let base = 0;
   let committed = 0;
-  for (let rep = 0; rep < 3; rep++) {
+  for (let rep = 0; rep < 5; rep++) {
     base = Math.max(base, await run(false));
     committed = Math.max(committed, await run(true));
   }

@@ -19,11 +19,12 @@ export const CODEC_VERSION = 1;
  * read it. `base` is never encoded; {@link encodeTx} uses it to write the update as a `patch` (only the
  * top-level fields whose values changed, plus removed field names), which every manager turns back into the
  * same object by applying it to the version `expectedVersion` names. A task assignment is ~150 bytes as a
- * patch instead of ~900 as a whole object.
+ * patch instead of ~900 as a whole object. `patch`, when set, is that patch computed already by the transaction
+ * (while adopting the object); it is never encoded as such either.
  */
 export type Action =
   | { op: 'create'; table: TableName; object: StoreObject }
-  | { op: 'update'; table: TableName; object: StoreObject; expectedVersion: number; base?: StoreObject }
+  | { op: 'update'; table: TableName; object: StoreObject; expectedVersion: number; base?: StoreObject; patch?: PatchAction }
   | { op: 'delete'; table: TableName; id: string; expectedVersion: number }
   | PatchAction;
 
@@ -74,7 +75,7 @@ export function encodeTx(actions: readonly Action[]): EncodedTx {
     const a = actions[i]!;
     if (i > 0) text += ',';
     if (a.op === 'update') {
-      const patch = a.base ? patchOf(a.table, a.base, a.object, a.expectedVersion) : undefined;
+      const patch = a.patch ?? (a.base ? patchOf(a.table, a.base, a.object, a.expectedVersion) : undefined);
       text += patch ? JSON.stringify(patch) : JSON.stringify({ op: a.op, table: a.table, object: a.object, expectedVersion: a.expectedVersion });
     } else text += JSON.stringify(a);
   }

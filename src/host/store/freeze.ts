@@ -53,6 +53,46 @@ export function adoptJson<T>(value: T, path: string, like?: object): T {
   return Object.freeze(value);
 }
 
+/**
+ * adoptJson for an update built from the stored object `like` (usually `{ ...like, field: x }`). Returns the
+ * changed top-level fields (by identity; never `id` or `meta`) when `value` has exactly `like`'s fields in
+ * `like`'s order — the patch the store will send — and undefined otherwise (the caller then computes the patch
+ * the general way). Adoption itself is the same as adoptJson(value, path, like).
+ */
+export function adoptUpdate(value: object, path: string, like: object): Record<string, unknown> | undefined {
+  if (Array.isArray(value) || Object.isFrozen(value)) {
+    adopt(value, path, undefined);
+    return undefined;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) {
+    adopt(value, path, undefined);
+    return undefined;
+  }
+  const rec = value as Record<string, unknown>;
+  const old = like as Record<string, unknown>;
+  const lk = Object.keys(old);
+  const nk = Object.keys(rec);
+  let same = lk.length === nk.length;
+  const set: Record<string, unknown> = {};
+  for (let j = 0; j < nk.length; j++) {
+    const k = nk[j]!;
+    const v = rec[k];
+    if (same && lk[j] !== k) same = false;
+    if (v === old[k] && v !== undefined && !Object.is(v, -0)) continue;
+    if (v === undefined) {
+      delete rec[k];
+      same = false;
+      continue;
+    }
+    if (typeof v === 'number' && Object.is(v, -0)) rec[k] = 0;
+    else if (typeof v !== 'string' && typeof v !== 'boolean' && v !== null) adopt(v, path, k);
+    if (k !== 'meta' && k !== 'id') set[k] = rec[k];
+  }
+  Object.freeze(value);
+  return same ? set : undefined;
+}
+
 /** adoptJson with the path kept as (parent path, key) and only joined into a string for an error message. */
 function adopt<T>(value: T, parent: string, key: string | number | undefined): T {
   if (value === null || typeof value !== 'object') {

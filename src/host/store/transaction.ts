@@ -15,7 +15,7 @@ import {
 } from '../api/index.js';
 import type { Clock } from '../env/index.js';
 import type { Action } from './codec.js';
-import { adoptJson } from './freeze.js';
+import { adoptJson, adoptUpdate } from './freeze.js';
 import { KIND, UNIQUE_NAME_TABLES, indexKeys, matches, nameKey, resolveFind, type FindBy, type IndexName } from './indexes.js';
 import type { Tables } from './tables.js';
 
@@ -256,6 +256,8 @@ interface Draft {
   expectedVersion: number;
   /** For updates: the object as this transaction first read it (the version expectedVersion names). */
   base?: StoreObject;
+  /** For a single update of `base` with the same field order: the changed fields (the patch to send). */
+  patchSet?: Record<string, unknown>;
 }
 
 /**
@@ -313,15 +315,18 @@ export class WriteTxImpl extends ReadTxImpl implements WriteTx {
     if (!cur) throw missingError(table, obj.id);
     if (typeof obj.meta !== 'object' || obj.meta === null || obj.meta.version !== cur.meta.version) throw sequenceError();
     checkNameFree(this.view, table, obj);
-    const stored = adoptJson(
-      { ...obj, meta: { version: this.provisionalVersion, createdAt: cur.meta.createdAt, updatedAt: this.clock.now() } },
-      KIND[table],
-      cur,
-    );
+    const stored = { ...obj, meta: { version: this.provisionalVersion, createdAt: cur.meta.createdAt, updatedAt: this.clock.now() } };
+    const set = adoptUpdate(stored, KIND[table], cur);
     const key = draftKey(table, obj.id);
     const d = this.drafts.get(key);
-    if (d) d.object = stored;
-    else this.drafts.set(key, { table, id: obj.id, op: 'update', object: stored, expectedVersion: cur.meta.version, base: cur });
+    if (d) {
+      d.object = stored;
+      delete d.patchSet; // the patch must be against the first version read (d.base): computed at encode time
+    } else {
+      const draft: Draft = { table, id: obj.id, op: 'update', object: stored, expectedVersion: cur.meta.version, base: cur };
+      if (set) draft.patchSet = set;
+      this.drafts.set(key, draft);
+    }
     this.view.set(table, obj.id, stored);
     return stored as Stored<T>;
   }
@@ -347,11 +352,13 @@ export class WriteTxImpl extends ReadTxImpl implements WriteTx {
     for (const d of this.drafts.values()) {
       if (d.op === 'create') out.push({ op: 'create', table: d.table, object: d.object! });
       else if (d.op === 'update') {
-        out.push(
-          d.base
-            ? { op: 'update', table: d.table, object: d.object!, expectedVersion: d.expectedVersion, base: d.base }
-            : { op: 'update', table: d.table, object: d.object!, expectedVersion: d.expectedVersion },
-        );
+        const a: Action = d.base
+          ? { op: 'update', table: d.table, object: d.object!, expectedVersion: d.expectedVersion, base: d.base }
+          : { op: 'update', table: d.table, object: d.object!, expectedVersion: d.expectedVersion };
+        if (d.patchSet && a.op === 'update') {
+          a.patch = { op: 'patch', table: d.table, id: d.id, expectedVersion: d.expectedVersion, updatedAt: d.object!.meta.updatedAt, set: d.patchSet };
+        }
+        out.push(a);
       }
       else out.push({ op: 'delete', table: d.table, id: d.id, expectedVersion: d.expectedVersion });
     }
