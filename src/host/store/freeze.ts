@@ -28,36 +28,19 @@ export function mutableCopy<T>(value: T): T {
  * becomes `0`), and deep-freezes it in place. This is what lets the proposing manager apply its own entry from
  * these in-memory objects instead of decoding the entry, while ending with the same state as every other
  * manager, which decodes. Sub-objects that are already frozen are taken to be store-owned (they came from a
- * read) and are not walked again; with `like` (the stored object an update replaces), top-level fields that
- * are the very same values as in `like` are not walked either. Throws InvalidArgumentError naming the path of the
- * first bad value.
+ * read) and are not walked again (see also {@link adoptUpdate}). Throws InvalidArgumentError naming the path of
+ * the first bad value.
  */
-export function adoptJson<T>(value: T, path: string, like?: object): T {
-  if (like === undefined || value === null || typeof value !== 'object' || Array.isArray(value) || Object.isFrozen(value)) {
-    return adopt(value, path, undefined);
-  }
-  // An update built from a stored object (`{ ...cur, status: {...} }`): the fields it shares with `like` by
-  // identity are store-owned already (frozen, normalised); only the others are walked.
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return adopt(value, path, undefined);
-  const rec = value as Record<string, unknown>;
-  const old = like as Record<string, unknown>;
-  for (const k of Object.keys(rec)) {
-    const v = rec[k];
-    if (v === old[k] && v !== undefined && !Object.is(v, -0)) continue;
-    if (v === undefined) delete rec[k];
-    else if (typeof v === 'string' || typeof v === 'boolean' || v === null) continue;
-    else if (typeof v === 'number' && Object.is(v, -0)) rec[k] = 0;
-    else adopt(v, path, k);
-  }
-  return Object.freeze(value);
+export function adoptJson<T>(value: T, path: string): T {
+  return adopt(value, path, undefined);
 }
 
 /**
  * adoptJson for an update built from the stored object `like` (usually `{ ...like, field: x }`). Returns the
  * changed top-level fields (by identity; never `id` or `meta`) when `value` has exactly `like`'s fields in
  * `like`'s order — the patch the store will send — and undefined otherwise (the caller then computes the patch
- * the general way). Adoption itself is the same as adoptJson(value, path, like).
+ * the general way). Fields that are the very same values as in `like` are store-owned already and not walked;
+ * the others are adopted as by adoptJson.
  */
 export function adoptUpdate(value: object, path: string, like: object): Record<string, unknown> | undefined {
   if (Array.isArray(value) || Object.isFrozen(value)) {
