@@ -34,6 +34,9 @@ export interface DispatcherClient {
   close(): void;
 }
 
+/** Largest message an agent accepts from a manager by default, bytes (the managers' remote API limit). */
+export const DISPATCHER_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+
 /** The agent's client of one manager over the mTLS transport. Unary calls carry the client's deadline (5 s). */
 export class TransportDispatcherClient implements DispatcherClient {
   private readonly client: TransportClient;
@@ -47,7 +50,9 @@ export class TransportDispatcherClient implements DispatcherClient {
   constructor(target: string | TransportClient, opts?: TransportClientOptions) {
     if (typeof target === 'string') {
       if (opts === undefined) throw new InvalidArgumentError('TransportDispatcherClient: transport options are required with an address');
-      this.client = new TransportClient(target, opts);
+      // Assignment sets grow with the tasks a node holds (a COMPLETE set of a few thousand tasks passes 4 MiB):
+      // accept what managers send (their remote API allows DISPATCHER_MAX_MESSAGE_BYTES) unless told otherwise.
+      this.client = new TransportClient(target, { maxMessageBytes: DISPATCHER_MAX_MESSAGE_BYTES, ...opts });
       this.ownsClient = true;
       this.addr = target;
     } else {

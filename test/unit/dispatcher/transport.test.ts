@@ -137,3 +137,68 @@ test('a follower manager forwards an agent to the leader: the node registers wit
     await rm(stateDir, { recursive: true, force: true });
   }
 });
+
+test('a node whose assignment set is larger than 4 MiB still gets it (remote API and agent allow 128 MiB, as managers do)', async () => {
+  const ca = new RootCertificateAuthority(createRootCA({ clock: realClock, rng: cryptoRng }), { clock: realClock, rng: cryptoRng });
+  const issue = (nodeId: string, role: NodeRole) => {
+    const { keyPem, csrPem } = generateKeyAndCsr();
+    const certPem = ca.issueNodeCertificate(csrPem, { nodeId, role, clusterId: CLUSTER_ID, expiryMs: DEFAULT_NODE_CERT_EXPIRY_MS });
+    return { rootCaPem: Buffer.from(ca.certPem), certPem: Buffer.from(certPem), keyPem: Buffer.from(keyPem) };
+  };
+  const timers = new RealTimers();
+  const { store } = createLocalStore({ clock: timers, rng: new SeededRng(4) });
+  await store.update((tx) => {
+    tx.create('clusters', makeCluster(300));
+    tx.create('nodes', makeNode('workernode1'));
+  });
+  // 400 tasks with 12 KiB of environment each: a COMPLETE set of about 5 MiB.
+  const env = [`BIG=${'x'.repeat(12 * 1024)}`];
+  await store.batch((b) => {
+    for (let i = 0; i < 400; i++) b.update((tx) => void tx.create('tasks', makeTask({ env }, { id: `bigtask${String(i).padStart(4, '0')}`, nodeId: 'workernode1', slot: i + 1 })));
+  });
+  const dispatcher = new Dispatcher({
+    store,
+    timers,
+    rng: cryptoRng,
+    clusterId: CLUSTER_ID,
+    managerList: () => [{ nodeId: 'managernode1', addr: '127.0.0.1:0', weight: 10 }],
+    logger: new RecordingLogger(),
+  });
+  const server = new TransportServer({
+    security: { kind: 'mtls', identity: new ServerTlsIdentity(issue('managernode1', NodeRole.MANAGER)), clusterId: CLUSTER_ID, isRemoved: () => false },
+    logger: new RecordingLogger(),
+    timers,
+    maxMessageBytes: 128 * 1024 * 1024,
+  });
+  server.addDispatcher(dispatcher);
+  const port = await server.listen('127.0.0.1:0');
+  dispatcher.start();
+  const stateDir = await mkdtemp(join(tmpdir(), 'swarmhost-agent-big-'));
+  const client = new TransportDispatcherClient(`127.0.0.1:${port}`, { tls: { kind: 'verify', ...issue('workernode1', NodeRole.WORKER) }, timers });
+  const agent = new Agent({
+    nodeId: 'workernode1',
+    executor: new SimExecutor({ timers, hostname: 'big-worker' }),
+    timers,
+    rng: cryptoRng,
+    stateDir,
+    dispatcher: client,
+    logger: new RecordingLogger(),
+  });
+  try {
+    await agent.start();
+    await eventually(
+      () => store.view((tx) => tx.find('tasks', { nodeId: 'workernode1' }).filter((t) => t.status.state === TaskState.RUNNING).length) === 400,
+      30_000,
+      '400 tasks RUNNING',
+      100,
+    );
+    assert.equal(agent.sessionsOpened, 1, 'one session: the large set did not break it');
+  } finally {
+    await agent.stop();
+    dispatcher.stop();
+    client.close();
+    await server.close();
+    timers.clearAll();
+    await rm(stateDir, { recursive: true, force: true });
+  }
+});
