@@ -9,26 +9,29 @@ import { Agent, TransportDispatcherClient } from '../../../src/host/agent/index.
 import { DEFAULT_NODE_CERT_EXPIRY_MS, RootCertificateAuthority, createRootCA, generateKeyAndCsr } from '../../../src/host/ca/index.js';
 import { Dispatcher, DispatcherProxy } from '../../../src/host/dispatcher/index.js';
 import { RealTimers, SeededRng, cryptoRng, realClock } from '../../../src/host/env/index.js';
-import { createLocalStore } from '../../../src/host/store/index.js';
+import { createLocalStore, type Store } from '../../../src/host/store/index.js';
 import { ServerTlsIdentity, TransportClient, TransportServer, type ClientTls } from '../../../src/host/transport/index.js';
 import { SimExecutor } from '../../../src/plugins/executors/index.js';
 import { eventually, makeTask } from '../../support/tasks.js';
 import { CLUSTER_ID, RecordingLogger, makeCluster, makeNode } from './fixtures.js';
 
-test('over mutual TLS on 127.0.0.1: session, heartbeats and status reports reach the store', async () => {
+/** A fresh root CA and a function issuing node certificates of the test cluster under it (as TLS material). */
+function testIssuer(): (nodeId: string, role: NodeRole) => { rootCaPem: Buffer; certPem: Buffer; keyPem: Buffer } {
   const ca = new RootCertificateAuthority(createRootCA({ clock: realClock, rng: cryptoRng }), { clock: realClock, rng: cryptoRng });
-  const issue = (nodeId: string, role: NodeRole) => {
+  return (nodeId, role) => {
     const { keyPem, csrPem } = generateKeyAndCsr();
     const certPem = ca.issueNodeCertificate(csrPem, { nodeId, role, clusterId: CLUSTER_ID, expiryMs: DEFAULT_NODE_CERT_EXPIRY_MS });
     return { rootCaPem: Buffer.from(ca.certPem), certPem: Buffer.from(certPem), keyPem: Buffer.from(keyPem) };
   };
-  const timers = new RealTimers();
-  const { store } = createLocalStore({ clock: timers, rng: new SeededRng(3) });
-  await store.update((tx) => {
-    tx.create('clusters', makeCluster(300));
-    tx.create('nodes', makeNode('workernode1'));
-    tx.create('nodes', makeNode('workernode2'));
-  });
+}
+
+/** A leader's dispatcher over `store`, served on 127.0.0.1 over mutual TLS as manager `managernode1`. */
+async function serveDispatcher(
+  store: Store,
+  timers: RealTimers,
+  issue: ReturnType<typeof testIssuer>,
+  maxMessageBytes?: number,
+): Promise<{ dispatcher: Dispatcher; server: TransportServer; port: number }> {
   const dispatcher = new Dispatcher({
     store,
     timers,
@@ -41,22 +44,47 @@ test('over mutual TLS on 127.0.0.1: session, heartbeats and status reports reach
     security: { kind: 'mtls', identity: new ServerTlsIdentity(issue('managernode1', NodeRole.MANAGER)), clusterId: CLUSTER_ID, isRemoved: () => false },
     logger: new RecordingLogger(),
     timers,
+    ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
   });
   server.addDispatcher(dispatcher);
   const port = await server.listen('127.0.0.1:0');
   dispatcher.start();
-  const stateDir = await mkdtemp(join(tmpdir(), 'swarmhost-agent-tls-'));
+  return { dispatcher, server, port };
+}
+
+/** Agent `workernode1` (sim executor, fresh state dir) dialling 127.0.0.1:`port` with its own worker certificate. */
+async function workerAgent(
+  port: number,
+  timers: RealTimers,
+  issue: ReturnType<typeof testIssuer>,
+  hostname: string,
+): Promise<{ agent: Agent; client: TransportDispatcherClient; stateDir: string }> {
+  const stateDir = await mkdtemp(join(tmpdir(), `swarmhost-agent-${hostname}-`));
   const worker: ClientTls = { kind: 'verify', ...issue('workernode1', NodeRole.WORKER) };
   const client = new TransportDispatcherClient(`127.0.0.1:${port}`, { tls: worker, timers });
   const agent = new Agent({
     nodeId: 'workernode1',
-    executor: new SimExecutor({ timers, hostname: 'tls-worker' }),
+    executor: new SimExecutor({ timers, hostname }),
     timers,
     rng: cryptoRng,
     stateDir,
     dispatcher: client,
     logger: new RecordingLogger(),
   });
+  return { agent, client, stateDir };
+}
+
+test('over mutual TLS on 127.0.0.1: session, heartbeats and status reports reach the store', async () => {
+  const issue = testIssuer();
+  const timers = new RealTimers();
+  const { store } = createLocalStore({ clock: timers, rng: new SeededRng(3) });
+  await store.update((tx) => {
+    tx.create('clusters', makeCluster(300));
+    tx.create('nodes', makeNode('workernode1'));
+    tx.create('nodes', makeNode('workernode2'));
+  });
+  const { dispatcher, server, port } = await serveDispatcher(store, timers, issue);
+  const { agent, client, stateDir } = await workerAgent(port, timers, issue, 'tls-worker');
   try {
     await agent.start();
     await eventually(() => store.view((tx) => tx.get('nodes', 'workernode1')!.status.state) === NodeStatusState.READY, 10_000, 'node READY');
@@ -92,12 +120,7 @@ test('over mutual TLS on 127.0.0.1: session, heartbeats and status reports reach
 });
 
 test('a follower manager forwards an agent to the leader: the node registers with its own address and its task runs', async () => {
-  const ca = new RootCertificateAuthority(createRootCA({ clock: realClock, rng: cryptoRng }), { clock: realClock, rng: cryptoRng });
-  const issue = (nodeId: string, role: NodeRole) => {
-    const { keyPem, csrPem } = generateKeyAndCsr();
-    const certPem = ca.issueNodeCertificate(csrPem, { nodeId, role, clusterId: CLUSTER_ID, expiryMs: DEFAULT_NODE_CERT_EXPIRY_MS });
-    return { rootCaPem: Buffer.from(ca.certPem), certPem: Buffer.from(certPem), keyPem: Buffer.from(keyPem) };
-  };
+  const issue = testIssuer();
   const timers = new RealTimers();
   const { store } = createLocalStore({ clock: timers, rng: new SeededRng(4) });
   await store.update((tx) => {
@@ -139,12 +162,7 @@ test('a follower manager forwards an agent to the leader: the node registers wit
 });
 
 test('a node whose assignment set is larger than 4 MiB still gets it (remote API and agent allow 128 MiB, as managers do)', async () => {
-  const ca = new RootCertificateAuthority(createRootCA({ clock: realClock, rng: cryptoRng }), { clock: realClock, rng: cryptoRng });
-  const issue = (nodeId: string, role: NodeRole) => {
-    const { keyPem, csrPem } = generateKeyAndCsr();
-    const certPem = ca.issueNodeCertificate(csrPem, { nodeId, role, clusterId: CLUSTER_ID, expiryMs: DEFAULT_NODE_CERT_EXPIRY_MS });
-    return { rootCaPem: Buffer.from(ca.certPem), certPem: Buffer.from(certPem), keyPem: Buffer.from(keyPem) };
-  };
+  const issue = testIssuer();
   const timers = new RealTimers();
   const { store } = createLocalStore({ clock: timers, rng: new SeededRng(4) });
   await store.update((tx) => {
@@ -156,34 +174,8 @@ test('a node whose assignment set is larger than 4 MiB still gets it (remote API
   await store.batch((b) => {
     for (let i = 0; i < 400; i++) b.update((tx) => void tx.create('tasks', makeTask({ env }, { id: `bigtask${String(i).padStart(4, '0')}`, nodeId: 'workernode1', slot: i + 1 })));
   });
-  const dispatcher = new Dispatcher({
-    store,
-    timers,
-    rng: cryptoRng,
-    clusterId: CLUSTER_ID,
-    managerList: () => [{ nodeId: 'managernode1', addr: '127.0.0.1:0', weight: 10 }],
-    logger: new RecordingLogger(),
-  });
-  const server = new TransportServer({
-    security: { kind: 'mtls', identity: new ServerTlsIdentity(issue('managernode1', NodeRole.MANAGER)), clusterId: CLUSTER_ID, isRemoved: () => false },
-    logger: new RecordingLogger(),
-    timers,
-    maxMessageBytes: 128 * 1024 * 1024,
-  });
-  server.addDispatcher(dispatcher);
-  const port = await server.listen('127.0.0.1:0');
-  dispatcher.start();
-  const stateDir = await mkdtemp(join(tmpdir(), 'swarmhost-agent-big-'));
-  const client = new TransportDispatcherClient(`127.0.0.1:${port}`, { tls: { kind: 'verify', ...issue('workernode1', NodeRole.WORKER) }, timers });
-  const agent = new Agent({
-    nodeId: 'workernode1',
-    executor: new SimExecutor({ timers, hostname: 'big-worker' }),
-    timers,
-    rng: cryptoRng,
-    stateDir,
-    dispatcher: client,
-    logger: new RecordingLogger(),
-  });
+  const { dispatcher, server, port } = await serveDispatcher(store, timers, issue, 128 * 1024 * 1024);
+  const { agent, client, stateDir } = await workerAgent(port, timers, issue, 'big-worker');
   try {
     await agent.start();
     await eventually(
