@@ -81,6 +81,16 @@ test('shutdown sends the stop signal, and SIGKILLs a process that ignores it aft
   assert.equal((await stubborn.wait()).exitCode, 137);
 });
 
+test('a task stopped right after it starts reports 143 "terminated by signal 15", whether or not its command had started', async () => {
+  const ex = executor();
+  for (let i = 0; i < 15; i++) {
+    const c = ex.controller(makeTask({ command: ['sleep', '30'] }));
+    await run(c);
+    await c.shutdown(2000); // no wait: the stop may reach the wrapper before its trap is installed
+    assert.deepEqual(await c.wait(), { exitCode: 143, message: 'terminated by signal 15' }, `attempt ${i}`);
+  }
+});
+
 test('a custom stop signal is delivered to the task', async () => {
   const task = makeTask({ command: ['sh', '-c', 'trap "exit 42" USR1; echo ready; while :; do sleep 0.05; done'], stopSignal: 'USR1' });
   const c = executor().controller(task);

@@ -39,6 +39,9 @@ export interface ProcessExecutorOptions {
   engineLabels?: Record<string, string>;
 }
 
+/** Longest wait at start for the command to be running under its wrapper (see untilCommandRuns), ms. */
+const COMMAND_START_WAIT_MS = 2_000;
+
 const WRAPPER = 'f=$1; shift; trap ":" TERM INT HUP QUIT USR1 USR2; "$@"; c=$?; echo "$c" > "$f"; exit "$c"';
 
 /** uname -m style names, matching what Docker reports as Architecture. */
@@ -222,10 +225,43 @@ class ProcessController implements Controller {
     this.childExit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.unref();
     this.pid = child.pid!;
+    await this.untilCommandRuns();
     this.startTime = (await procStat(this.pid))?.startTime ?? 0;
     const tmp = join(this.dir, 'pid.tmp');
     await writeFile(tmp, JSON.stringify({ pid: this.pid, startTime: this.startTime, image: this.spec.image ?? '' }));
     await rename(tmp, join(this.dir, 'pid'));
+  }
+
+  /**
+   * Waits (at most COMMAND_START_WAIT_MS) until the command runs: the wrapper has forked it and the child has
+   * exec'd it (its command line is no longer the wrapper's). Before that, a stop signal reaches only shells —
+   * the wrapper, which traps it, or its fork, which has not reset that trap yet — and the command would then run
+   * unsignalled until the grace period ran out and SIGKILL came. Uses /proc/<pid>/task/<pid>/children and
+   * /proc/<pid>/cmdline; where the kernel has no children file it returns at once.
+   */
+  private async untilCommandRuns(): Promise<void> {
+    const deadline = this.ex.timers.now() + COMMAND_START_WAIT_MS;
+    const wrapperCmdline = await readFile(`/proc/${this.pid}/cmdline`).catch(() => undefined);
+    if (wrapperCmdline === undefined) return;
+    let sawChild = false;
+    for (;;) {
+      let children: string;
+      try {
+        children = (await readFile(`/proc/${this.pid}/task/${this.pid}/children`, 'utf8')).trim();
+      } catch {
+        return; // the wrapper is gone already, or the kernel does not list children
+      }
+      if (this.child?.exitCode !== null || this.child?.signalCode !== null) return;
+      if (children === '') {
+        if (sawChild) return; // the command ran and ended already
+      } else {
+        sawChild = true;
+        const cmd = await readFile(`/proc/${children.split(' ')[0]}/cmdline`).catch(() => undefined);
+        if (cmd === undefined || !cmd.equals(wrapperCmdline)) return; // exec'd (or gone)
+      }
+      if (this.ex.timers.now() >= deadline) return;
+      await new Promise<void>((resolve) => this.ex.timers.setTimeout(resolve, 1));
+    }
   }
 
   private async readPidFile(): Promise<{ pid: number; startTime: number } | undefined> {
@@ -258,7 +294,13 @@ class ProcessController implements Controller {
       this.exit = { exitCode: code, message: code > 128 ? `terminated by signal ${code - 128}` : '' };
     } else if (this.child && this.child.signalCode) {
       const n = (osConstants.signals as Record<string, number>)[this.child.signalCode] ?? 9;
-      this.exit = { exitCode: 128 + n, message: `killed by ${this.child.signalCode}` };
+      // The wrapper itself died of the signal. For SIGKILL that is the grace period running out. For a stop
+      // signal it traps, the signal came before the wrapper had installed its trap (a stop right after the
+      // start): the task was terminated by that signal, reported the same way as when the command gets it.
+      this.exit =
+        this.child.signalCode === 'SIGKILL'
+          ? { exitCode: 128 + n, message: 'killed by SIGKILL' }
+          : { exitCode: 128 + n, message: `terminated by signal ${n}` };
     } else if (this.child && this.child.exitCode !== null) {
       this.exit = { exitCode: this.child.exitCode, message: '' };
     } else {
