@@ -1,6 +1,6 @@
 import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SeededRng, SimTimers, cryptoRng } from '../../src/host/env/index.js';
+import { SeededRng, SimTimers, cryptoRng, withDeadline } from '../../src/host/env/index.js';
 
 test('a seeded rng repeats its sequence for the same seed and differs for another', () => {
   const a = new SeededRng(42);
@@ -85,5 +85,29 @@ describe('cryptoRng (pooled CSPRNG output)', () => {
       assert.ok(Number.isInteger(k) && k >= 0 && k < 7);
     }
     assert.ok(Math.abs(sum / 20_000 - 0.5) < 0.02, `mean ${sum / 20_000}`);
+  });
+});
+
+describe('withDeadline', () => {
+  it('passes a value or a rejection through before the deadline and cancels its timer', async () => {
+    const t = new SimTimers(0);
+    assert.equal(await withDeadline(t, Promise.resolve(7), 100, () => new Error('late')), 7);
+    await assert.rejects(withDeadline(t, Promise.reject(new Error('own')), 100, () => new Error('late')), /own/);
+    t.advance(1_000); // the cancelled timers must not fire into settled promises
+  });
+
+  it('rejects with the given error once the time has passed, and ignores the late result', async () => {
+    const t = new SimTimers(0);
+    let settle!: (v: number) => void;
+    const slow = new Promise<number>((r) => (settle = r));
+    const p = withDeadline(t, slow, 100, () => new RangeError('op did not finish within 100 ms'));
+    t.advance(99);
+    let done = false;
+    void p.catch(() => (done = true));
+    await Promise.resolve();
+    assert.equal(done, false);
+    t.advance(1);
+    await assert.rejects(p, (e: unknown) => e instanceof RangeError && e.message === 'op did not finish within 100 ms');
+    settle(5);
   });
 });

@@ -17,7 +17,7 @@
 import { hostname as osHostname } from 'node:os';
 import { InvalidArgumentError, PermissionDeniedError } from '../api/errors.js';
 import { TaskState, type NodeDescription, type Task, type TaskStatus } from '../api/objects.js';
-import type { Rng, TimerHandle, Timers } from '../env/index.js';
+import { withDeadline, type Rng, type TimerHandle, type Timers } from '../env/index.js';
 import type { Fs } from '../env/fs.js';
 import { Backoff } from '../transport/backoff.js';
 import type { AssignmentsMessage, SessionMessage, WeightedPeer } from '../transport/messages.js';
@@ -547,18 +547,6 @@ export class Agent {
   }
 
   private bounded<T>(p: Promise<T>, ms: number, op: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const h = this.o.timers.setTimeout(() => reject(new Error(`agent: ${op} did not finish within ${ms} ms`)), ms);
-      p.then(
-        (v) => {
-          this.o.timers.clearTimeout(h);
-          resolve(v);
-        },
-        (e: unknown) => {
-          this.o.timers.clearTimeout(h);
-          reject(e);
-        },
-      );
-    });
+    return withDeadline(this.o.timers, p, ms, () => new Error(`agent: ${op} did not finish within ${ms} ms`));
   }
 }

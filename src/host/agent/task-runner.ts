@@ -6,7 +6,7 @@
  */
 import { TaskState } from '../api/objects.js';
 import type { Task, TaskStatus } from '../api/objects.js';
-import type { Timers, TimerHandle } from '../env/index.js';
+import { withDeadline, type Timers, type TimerHandle } from '../env/index.js';
 import { isFatal } from './executor.js';
 import type { Controller, TaskHandle } from './executor.js';
 import { DEFAULT_BACKOFF, applyOutcome, isTerminal, nextAction } from './task-machine.js';
@@ -195,19 +195,7 @@ export class TaskRunner {
   /** Races `p` against a timer of `ms`; the loser is ignored (a late rejection is swallowed). */
   private bounded<T>(p: Promise<T>, ms: number, op: string): Promise<T> {
     if (this.controller.selfBounded) return p;
-    return new Promise<T>((resolve, reject) => {
-      const h: TimerHandle = this.timers.setTimeout(() => reject(new Error(`executor: ${op} did not finish within ${ms} ms`)), ms);
-      p.then(
-        (v) => {
-          this.timers.clearTimeout(h);
-          resolve(v);
-        },
-        (e: unknown) => {
-          this.timers.clearTimeout(h);
-          reject(e);
-        },
-      );
-    });
+    return withDeadline(this.timers, p, ms, () => new Error(`executor: ${op} did not finish within ${ms} ms`));
   }
 
   private async fillContainer(): Promise<void> {

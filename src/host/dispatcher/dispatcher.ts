@@ -17,7 +17,7 @@ import {
   UnavailableError,
 } from '../api/errors.js';
 import { NodeStatusState, TaskState, type NodeDescription, type Task, type TaskStatus } from '../api/objects.js';
-import type { TimerHandle } from '../env/index.js';
+import { withDeadline, type TimerHandle } from '../env/index.js';
 import { newId, type ReadTx, type Stored, type StoreEvent, type Watcher } from '../store/index.js';
 import type { CallContext, DispatcherHandlers } from '../transport/server.js';
 import type {
@@ -502,19 +502,7 @@ export class Dispatcher implements DispatcherHandlers {
 
   /** `p`, or UnavailableError(`message`) after `ms` (the write itself still completes or fails on its own). */
   private bounded<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const h = this.o.timers.setTimeout(() => reject(new UnavailableError(message)), ms);
-      p.then(
-        (v) => {
-          this.o.timers.clearTimeout(h);
-          resolve(v);
-        },
-        (e: unknown) => {
-          this.o.timers.clearTimeout(h);
-          reject(e);
-        },
-      );
-    });
+    return withDeadline(this.o.timers, p, ms, () => new UnavailableError(message));
   }
 
   private checkRunning(): void {

@@ -2,7 +2,7 @@
 export type { Clock } from './clock.js';
 export { realClock } from './clock.js';
 export type { Timers, TimerHandle } from './timers.js';
-export { RealTimers, SimTimers } from './timers.js';
+export { RealTimers, SimTimers, withDeadline } from './timers.js';
 export type { Rng } from './rng.js';
 export { SeededRng, cryptoRng } from './rng.js';
 export type { Fs, FileHandle } from './fs.js';

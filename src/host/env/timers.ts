@@ -13,6 +13,26 @@ export interface Timers extends Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
+/**
+ * `p`, or a rejection with `onTimeout()` when `p` has not settled after `ms` on `timers`. The loser is ignored
+ * (`p` still runs to completion; its late result or rejection is dropped). The one way host code bounds a wait.
+ */
+export function withDeadline<T>(timers: Timers, p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const h = timers.setTimeout(() => reject(onTimeout()), ms);
+    p.then(
+      (v) => {
+        timers.clearTimeout(h);
+        resolve(v);
+      },
+      (e: unknown) => {
+        timers.clearTimeout(h);
+        reject(e);
+      },
+    );
+  });
+}
+
 /** Largest delay Node's setTimeout honours, ms (2^31 - 1). */
 export const MAX_NODE_TIMEOUT_MS = 2_147_483_647;
 

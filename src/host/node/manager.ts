@@ -1,7 +1,7 @@
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError } from '../api/errors.js';
 import type { Cluster, Node } from '../api/objects.js';
 import { DEFAULT_NODE_CERT_EXPIRY_MS, newRootCARecord, type RootCAMaterial } from '../ca/index.js';
-import type { Clock, Rng, Timers } from '../env/index.js';
+import { withDeadline, type Clock, type Rng, type Timers } from '../env/index.js';
 import { RealFs } from '../env/fs-real.js';
 import { createRaftCore } from '../raft/core.js';
 import { RaftNode, type RaftLogger } from '../raft/driver.js';
@@ -343,11 +343,11 @@ export class Manager {
       });
     let raftId = newRaftId(this.o.rng.bytes(8));
     while (this.book.get(raftId) !== undefined || this.book.isRemoved(raftId)) raftId = newRaftId(this.o.rng.bytes(8));
-    await withTimeout(
+    await withDeadline(
+      this.o.timers,
       this.raft.proposeConfChange({ type: 'add', id: raftId, context: encodeMemberContext(nodeId, addr) }),
       MEMBERSHIP_CHANGE_TIMEOUT_MS,
-      'raft: membership change (add) was not applied in time',
-      this.o.timers,
+      () => new UnavailableError(`raft: membership change (add) was not applied in time (${MEMBERSHIP_CHANGE_TIMEOUT_MS} ms)`),
     );
     this.log.info({ raftId, nodeId, addr }, 'manager joined raft');
     return this.joinResponse(raftId);
@@ -378,11 +378,11 @@ export class Manager {
   async removeMember(raftId: RaftId): Promise<void> {
     if (!this.isLeader) throw new NotLeaderError(this.raft.leader);
     if (this.book.get(raftId) === undefined) throw new NotFoundError("can't find manager in raft memberlist");
-    await withTimeout(
+    await withDeadline(
+      this.o.timers,
       this.raft.proposeConfChange({ type: 'remove', id: raftId, context: new Uint8Array() }),
       MEMBERSHIP_CHANGE_TIMEOUT_MS,
-      'raft: membership change (remove) was not applied in time',
-      this.o.timers,
+      () => new UnavailableError(`raft: membership change (remove) was not applied in time (${MEMBERSHIP_CHANGE_TIMEOUT_MS} ms)`),
     );
   }
 
@@ -530,19 +530,3 @@ export function hostOf(addr: string): string {
   return h.startsWith('ipv4:') ? h.slice(5) : h.replace(/^ipv6:/, '');
 }
 
-/** Rejects with DeadlineExceeded-style Unavailable when `p` does not settle within `ms`. */
-export function withTimeout<T>(p: Promise<T>, ms: number, message: string, timers: Timers): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = timers.setTimeout(() => reject(new UnavailableError(`${message} (${ms} ms)`)), ms);
-    p.then(
-      (v) => {
-        timers.clearTimeout(t);
-        resolve(v);
-      },
-      (e) => {
-        timers.clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
-}

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Executor } from '../agent/executor.js';
-import type { Timers } from '../env/index.js';
+import { withDeadline, type Timers } from '../env/index.js';
 import type { Task } from '../api/objects.js';
 import type { OrchestrationPlugins } from '../orchestration/index.js';
 import type { NodeTable } from '../scheduler/node-table.js';
@@ -300,10 +300,10 @@ export class PluginHost {
     let impl: unknown;
     try {
       impl = await withDeadline(
+        this.o.timers,
         Promise.resolve(pm.init(options, { slot, log: this.log, timers: this.o.timers, ...(this.o.agent ?? {}) })),
         timeoutMs,
-        this.o.timers,
-        `init did not finish within ${timeoutMs} ms`,
+        () => new Error(`init did not finish within ${timeoutMs} ms`),
       );
     } catch (e) {
       return refuse(`init threw: ${(e as Error).message}`);
@@ -676,11 +676,3 @@ function contractProblem(kind: PluginKind, impl: unknown): string | undefined {
   return undefined;
 }
 
-async function withDeadline<T>(p: Promise<T>, ms: number, timers: Timers, msg: string): Promise<T> {
-  let h: ReturnType<Timers['setTimeout']> | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, rej) => (h = timers.setTimeout(() => rej(new Error(msg)), ms)))]);
-  } finally {
-    if (h !== undefined) timers.clearTimeout(h);
-  }
-}
