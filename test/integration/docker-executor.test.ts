@@ -1,9 +1,8 @@
+import { dockerGate } from '../support/docker.js';
 import { after, test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import Docker from 'dockerode';
 import { TaskState as S } from '../../src/host/api/objects.js';
 import type { Task, TaskStatus } from '../../src/host/api/objects.js';
 import { RealTimers } from '../../src/host/env/index.js';
@@ -18,16 +17,8 @@ const run = promisify(execFile);
 const IMAGE = 'swarmhost-test/busybox:latest';
 const RUN_ID = `executors-${process.pid}-${Date.now()}`;
 const NODE = `node-${process.pid}`;
-const docker = new Docker();
-const engine = await DockerExecutor.available({ docker, timeoutMs: 3000 });
+const { docker, engine, needEngine } = await dockerGate();
 
-/** True when the test may use the engine; fails in CI without one, skips (with the reason) elsewhere. */
-function needEngine(t: TestContext): boolean {
-  if (engine) return true;
-  if (process.env.CI) assert.fail('CI is set but no Docker engine answers on the default socket: these tests must run in CI');
-  t.skip('no Docker engine answers on this machine (set CI to make this a failure)');
-  return false;
-}
 
 after(async () => {
   if (!engine) return;

@@ -3,29 +3,21 @@
  * image, their stdout and stderr read back through the node's log server. With CI set and no engine, this
  * fails (never skips).
  */
+import { dockerGate } from '../support/docker.js';
 import { after, before, test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import Docker from 'dockerode';
 import { GrpcControlClient } from '../../src/host/cli/control-client.js';
 import { runSwarmctl } from '../../src/host/cli/swarmctl.js';
-import { DockerExecutor, LABEL_SERVICE_ID } from '../../src/plugins/executors/docker/index.js';
+import { LABEL_SERVICE_ID } from '../../src/plugins/executors/docker/index.js';
 import { NodeProc, freePort, teardown, tempDir, waitFor } from '../support/procs.js';
 
 const IMAGE = 'swarmhost-test/busybox:latest';
-const docker = new Docker();
-const engine = await DockerExecutor.available({ docker, timeoutMs: 3000 });
+const { docker, engine, needEngine } = await dockerGate();
 const procs: NodeProc[] = [];
 const dirs: string[] = [];
 let m1: NodeProc;
 let serviceId = '';
 
-function needEngine(t: TestContext): boolean {
-  if (engine) return true;
-  if (process.env.CI) assert.fail('CI is set but no Docker engine answers: the Docker tests must run in CI');
-  t.skip('no Docker engine answers on this machine (set CI to make this a failure)');
-  return false;
-}
 
 async function swarmctl(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

@@ -1,10 +1,9 @@
 // Executor hot swap under 5 running containers with the real Docker executor: the new version recovers every
 // running task by its handle, container ids are unchanged, and a wait started under the old version observes
 // the exit through the new one. Fails in CI without an engine; skips (with the reason) elsewhere.
+import { dockerGate } from '../support/docker.js';
 import { after, test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import Docker from 'dockerode';
 import { RealTimers } from '../../src/host/env/index.js';
 import type { Controller, ExitResult } from '../../src/host/agent/executor.js';
 import { DockerExecutor } from '../../src/plugins/executors/docker/index.js';
@@ -14,16 +13,9 @@ import { makeTask } from '../support/tasks.js';
 const IMAGE = 'swarmhost-test/busybox:latest';
 const RUN_ID = `plugins-swap-${process.pid}-${Date.now()}`;
 const NODE = `node-${process.pid}`;
-const docker = new Docker();
-const engine = await DockerExecutor.available({ docker, timeoutMs: 3000 });
+const { docker, engine, needEngine } = await dockerGate();
 const timers = new RealTimers();
 
-function needEngine(t: TestContext): boolean {
-  if (engine) return true;
-  if (process.env.CI) assert.fail('CI is set but no Docker engine answers on the default socket: this test must run in CI');
-  t.skip('no Docker engine answers on this machine (set CI to make this a failure)');
-  return false;
-}
 
 after(async () => {
   timers.clearAll();

@@ -4,28 +4,21 @@
  * message; an agent restart re-attaches to running containers without restarting them; removing the service
  * removes the containers. With CI set and no engine, these tests fail (never skip).
  */
+import { dockerGate } from '../support/docker.js';
 import { after, before, test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
 import type { Service, Task } from '../../src/host/api/objects.js';
 import { TaskState } from '../../src/host/api/objects.js';
-import { DockerExecutor, LABEL_SERVICE_ID } from '../../src/plugins/executors/docker/index.js';
+import { LABEL_SERVICE_ID } from '../../src/plugins/executors/docker/index.js';
 import { NodeProc, freePort, teardown, tempDir, waitFor } from '../support/procs.js';
 
 const IMAGE = 'swarmhost-test/busybox:latest';
-const docker = new Docker();
-const engine = await DockerExecutor.available({ docker, timeoutMs: 3000 });
+const { docker, engine, needEngine } = await dockerGate();
 const procs: NodeProc[] = [];
 const dirs: string[] = [];
 let m1: NodeProc;
 
-function needEngine(t: TestContext): boolean {
-  if (engine) return true;
-  if (process.env.CI) assert.fail('CI is set but no Docker engine answers: the Docker tests must run in CI');
-  t.skip('no Docker engine answers on this machine (set CI to make this a failure)');
-  return false;
-}
 
 const tasksOf = async (serviceId: string): Promise<Task[]> =>
   (await m1.control<{ tasks: Task[] }>('ListTasks', { filters: { serviceIds: [serviceId] } })).tasks;

@@ -19,9 +19,10 @@ import { execFile } from 'node:child_process';
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
+import { dockerGate } from '../support/docker.js';
 import type { Service, Task } from '../../src/host/api/objects.js';
 import { TaskState, UpdateState } from '../../src/host/api/objects.js';
-import { DockerExecutor, LABEL_SERVICE_ID } from '../../src/plugins/executors/docker/index.js';
+import { LABEL_SERVICE_ID } from '../../src/plugins/executors/docker/index.js';
 import { NodeProc, freePort, teardown, tempDir, waitFor } from '../support/procs.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -583,14 +584,7 @@ describe('the seed walkthrough with the process executor', () => {
 });
 
 describe('the seed walkthrough with the docker executor', async () => {
-  const docker = new Docker();
-  const engine = await DockerExecutor.available({ docker, timeoutMs: 3000 });
-  const needEngine = (t: TestContext): boolean => {
-    if (engine) return true;
-    if (process.env.CI) assert.fail('CI is set but no Docker engine answers: the Docker walkthrough must run in CI');
-    t.skip('no Docker engine answers on this machine (set CI to make this a failure)');
-    return false;
-  };
+  const { docker, engine, needEngine } = await dockerGate();
   before(async () => {
     if (!engine) return;
     const base = docker.getImage(DOCKER.images[0]);
