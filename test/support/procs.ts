@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { TransportClient } from '../../src/host/transport/index.js';
+import { SWARM_MAX_MESSAGE_BYTES, TransportClient } from '../../src/host/transport/index.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 /** Log lines kept per process (the oldest are dropped). */
@@ -141,7 +141,7 @@ export class NodeProc {
 
   /** One control API call over this node's unix socket. */
   async control<T = unknown>(method: string, request: unknown = {}, timeoutMs = 5_000): Promise<T> {
-    const c = new TransportClient(`unix://${this.socket}`, { tls: { kind: 'none' }, callTimeoutMs: timeoutMs, maxMessageBytes: 128 * 1024 * 1024 });
+    const c = new TransportClient(`unix://${this.socket}`, { tls: { kind: 'none' }, callTimeoutMs: timeoutMs, maxMessageBytes: SWARM_MAX_MESSAGE_BYTES });
     try {
       const res = await c.control({ method, requestJson: JSON.stringify(request) });
       return JSON.parse(res.responseJson) as T;

@@ -5,7 +5,7 @@
  * takes an AbortSignal; aborting it cancels the call or ends the stream.
  */
 import { InvalidArgumentError } from '../api/errors.js';
-import type { CallContext, DispatcherHandlers } from '../transport/server.js';
+import { SWARM_MAX_MESSAGE_BYTES, type CallContext, type DispatcherHandlers } from '../transport/server.js';
 import type { PeerIdentity } from '../transport/auth.js';
 import { TransportClient, type TransportClientOptions } from '../transport/client.js';
 import type {
@@ -34,9 +34,6 @@ export interface DispatcherClient {
   close(): void;
 }
 
-/** Largest message an agent accepts from a manager by default, bytes (the managers' remote API limit). */
-export const DISPATCHER_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
-
 /** The agent's client of one manager over the mTLS transport. Unary calls carry the client's deadline (5 s). */
 export class TransportDispatcherClient implements DispatcherClient {
   private readonly client: TransportClient;
@@ -51,8 +48,8 @@ export class TransportDispatcherClient implements DispatcherClient {
     if (typeof target === 'string') {
       if (opts === undefined) throw new InvalidArgumentError('TransportDispatcherClient: transport options are required with an address');
       // Assignment sets grow with the tasks a node holds (a COMPLETE set of a few thousand tasks passes 4 MiB):
-      // accept what managers send (their remote API allows DISPATCHER_MAX_MESSAGE_BYTES) unless told otherwise.
-      this.client = new TransportClient(target, { maxMessageBytes: DISPATCHER_MAX_MESSAGE_BYTES, ...opts });
+      // accept what managers send unless told otherwise.
+      this.client = new TransportClient(target, { maxMessageBytes: SWARM_MAX_MESSAGE_BYTES, ...opts });
       this.ownsClient = true;
       this.addr = target;
     } else {

@@ -4,7 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import { Code, SwarmError } from '../api/index.js';
-import { TransportClient, errorFromCallFailure } from '../transport/index.js';
+import { SWARM_MAX_MESSAGE_BYTES, TransportClient, errorFromCallFailure } from '../transport/index.js';
 
 /** A control API connection. */
 export interface ControlClient {
@@ -38,7 +38,7 @@ export class GrpcControlClient implements ControlClient {
       tls: { kind: 'none' },
       callTimeoutMs: this.callTimeoutMs,
       // Lists of large services exceed gRPC's 4 MiB default (10,000 tasks are about 11 MB of JSON).
-      maxMessageBytes: 128 * 1024 * 1024,
+      maxMessageBytes: SWARM_MAX_MESSAGE_BYTES,
     });
     try {
       const res = await this.client.control({ method, requestJson: JSON.stringify(request ?? {}) });

@@ -18,6 +18,7 @@ import {
   type JoinResponse,
   type LeaveRequest,
   type LeaveResponse,
+  SWARM_MAX_MESSAGE_BYTES,
 } from '../transport/index.js';
 import { CAService, bootstrapNodeObject } from './ca-service.js';
 import {
@@ -293,8 +294,8 @@ export class Manager {
   client(addr: string): TransportClient {
     let c = this.clients.get(addr);
     if (c === undefined) {
-      // Large enough for forwarded control answers (see CONTROL_MAX_MESSAGE_BYTES in swarm-node.ts).
-      c = new TransportClient(addr, { tls: this.o.clientTls(), timers: this.o.timers, maxMessageBytes: 128 * 1024 * 1024 });
+      // Large enough for forwarded control answers.
+      c = new TransportClient(addr, { tls: this.o.clientTls(), timers: this.o.timers, maxMessageBytes: SWARM_MAX_MESSAGE_BYTES });
       this.clients.set(addr, c);
     }
     return c;

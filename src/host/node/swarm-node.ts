@@ -28,6 +28,7 @@ import {
   type ClientTls,
   type ControlRequest,
   type ControlResponse,
+  SWARM_MAX_MESSAGE_BYTES,
 } from '../transport/index.js';
 import type { SessionMessage } from '../transport/messages.js';
 import { CertRenewer } from './cert-renewer.js';
@@ -37,12 +38,6 @@ import { newRaftId, type RaftMemberInfo } from './members.js';
 import { RoleSwitcher, type RoleSwitchHost } from './role-switch.js';
 import { readNodeState, statePaths, writeNodeState, type NodeState } from './state.js';
 
-/**
- * Largest control API message, bytes. A list of 10,000 tasks is about 11 MB of JSON: 4 MiB (gRPC's default)
- * would make `swarmctl task ls` fail on a large service. Applies to the control socket, to control calls
- * between managers (forwarding) and to swarmctl.
- */
-export const CONTROL_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 
 /** Executes a control API call on the leader. Provided by the control API module. */
 export type ControlDispatch = (method: string, request: unknown, ctx: { manager: Manager }) => Promise<unknown>;
@@ -459,7 +454,7 @@ export class SwarmNode {
       logger: transportLogger(this.log),
       timers: this.timers,
       // Control calls forwarded from other managers carry the same large answers as the control socket.
-      maxMessageBytes: CONTROL_MAX_MESSAGE_BYTES,
+      maxMessageBytes: SWARM_MAX_MESSAGE_BYTES,
     });
     server.addRaft({
       processRaftMessage: (buf, ctx) => manager.receive(buf, ctx),
@@ -492,7 +487,7 @@ export class SwarmNode {
       security: { kind: 'local' },
       logger: transportLogger(this.log),
       timers: this.timers,
-      maxMessageBytes: CONTROL_MAX_MESSAGE_BYTES,
+      maxMessageBytes: SWARM_MAX_MESSAGE_BYTES,
     });
     server.addControl({ call: (req, ctx) => this.controlCall(manager, req, ctx) });
     await server.listenUnix(path);

@@ -27,6 +27,7 @@ export {
   TransportServer,
   HealthStatus,
   DEFAULT_MAX_MESSAGE_BYTES,
+  SWARM_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_STREAMED_MESSAGE_BYTES,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from './server.js';

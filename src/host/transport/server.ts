@@ -60,6 +60,12 @@ import type { ServerTlsIdentity } from './tls.js';
 
 /** Largest single gRPC message accepted or sent, in bytes (SwarmKit's raft gRPC limit: 4 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest message between swarm components, bytes: the managers' remote API and control socket and every client
+ * of theirs (swarmctl, managers forwarding control calls, agents). A list of 10,000 tasks is about 11 MB of JSON,
+ * and a node's COMPLETE assignment set grows with the tasks it holds: 4 MiB would make both fail.
+ */
+export const SWARM_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 /** Largest raft message reassembled from StreamRaftMessage chunks, in bytes. */
 export const DEFAULT_MAX_STREAMED_MESSAGE_BYTES = 512 * 1024 * 1024;
 /** How long close() lets calls in flight finish before cutting them, in ms. */

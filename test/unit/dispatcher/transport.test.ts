@@ -10,7 +10,7 @@ import { DEFAULT_NODE_CERT_EXPIRY_MS, RootCertificateAuthority, createRootCA, ge
 import { Dispatcher, DispatcherProxy } from '../../../src/host/dispatcher/index.js';
 import { RealTimers, SeededRng, cryptoRng, realClock } from '../../../src/host/env/index.js';
 import { createLocalStore, type Store } from '../../../src/host/store/index.js';
-import { ServerTlsIdentity, TransportClient, TransportServer, type ClientTls } from '../../../src/host/transport/index.js';
+import { SWARM_MAX_MESSAGE_BYTES, ServerTlsIdentity, TransportClient, TransportServer, type ClientTls } from '../../../src/host/transport/index.js';
 import { SimExecutor } from '../../../src/plugins/executors/index.js';
 import { eventually, makeTask } from '../../support/tasks.js';
 import { CLUSTER_ID, RecordingLogger, makeCluster, makeNode } from './fixtures.js';
@@ -174,7 +174,7 @@ test('a node whose assignment set is larger than 4 MiB still gets it (remote API
   await store.batch((b) => {
     for (let i = 0; i < 400; i++) b.update((tx) => void tx.create('tasks', makeTask({ env }, { id: `bigtask${String(i).padStart(4, '0')}`, nodeId: 'workernode1', slot: i + 1 })));
   });
-  const { dispatcher, server, port } = await serveDispatcher(store, timers, issue, 128 * 1024 * 1024);
+  const { dispatcher, server, port } = await serveDispatcher(store, timers, issue, SWARM_MAX_MESSAGE_BYTES);
   const { agent, client, stateDir } = await workerAgent(port, timers, issue, 'big-worker');
   try {
     await agent.start();
