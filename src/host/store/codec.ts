@@ -98,20 +98,6 @@ export function patchOf(table: TableName, base: StoreObject, next: StoreObject, 
   const bk = Object.keys(b);
   const nk = Object.keys(n);
   const set: Record<string, unknown> = {};
-  if (bk.length === nk.length) {
-    // The usual case (`{ ...cur, field: x }`): the same fields in the same order; only values differ.
-    let same = true;
-    for (let j = 0; j < bk.length; j++) {
-      if (bk[j] !== nk[j]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) {
-      for (const k of nk) if (k !== 'meta' && k !== 'id' && b[k] !== n[k]) set[k] = n[k];
-      return { op: 'patch', table, id: next.id, expectedVersion, updatedAt: next.meta.updatedAt, set };
-    }
-  }
   let unset: string[] | undefined;
   let i = 0;
   let added = false;

@@ -63,14 +63,9 @@ export function adoptUpdate(value: object, path: string, like: object): Record<s
     const v = rec[k];
     if (same && lk[j] !== k) same = false;
     if (v === old[k] && v !== undefined && !Object.is(v, -0)) continue;
-    if (v === undefined) {
-      delete rec[k];
-      same = false;
-      continue;
-    }
-    if (typeof v === 'number' && Object.is(v, -0)) rec[k] = 0;
-    else if (typeof v !== 'string' && typeof v !== 'boolean' && v !== null) adopt(v, path, k);
-    if (k !== 'meta' && k !== 'id') set[k] = rec[k];
+    adoptField(rec, k, path, undefined);
+    if (v === undefined) same = false; // removed: the general patch lists it in `unset`
+    else if (k !== 'meta' && k !== 'id') set[k] = rec[k];
   }
   Object.freeze(value);
   return same ? set : undefined;
@@ -102,16 +97,21 @@ function adopt<T>(value: T, parent: string, key: string | number | undefined): T
       );
     }
     const rec = value as Record<string, unknown>;
-    let here: string | undefined;
-    for (const k of Object.keys(rec)) {
-      const v = rec[k];
-      if (v === undefined) delete rec[k];
-      else if (typeof v === 'string' || typeof v === 'boolean' || v === null) continue;
-      else if (typeof v === 'number' && Object.is(v, -0)) rec[k] = 0;
-      else adopt(v, (here ??= joinPath(parent, key)), k);
-    }
+    for (const k of Object.keys(rec)) adoptField(rec, k, parent, key);
   }
   return Object.freeze(value);
+}
+
+/**
+ * One field of a plain object, in place: `undefined` deleted, `-0` made `0`, a nested value adopted. The path
+ * (`parent` + `key` of the object) is joined only when the field is an object or array.
+ */
+function adoptField(rec: Record<string, unknown>, k: string, parent: string, key: string | number | undefined): void {
+  const v = rec[k];
+  if (v === undefined) delete rec[k];
+  else if (typeof v === 'string' || typeof v === 'boolean' || v === null) return;
+  else if (typeof v === 'number' && Object.is(v, -0)) rec[k] = 0;
+  else adopt(v, joinPath(parent, key), k);
 }
 
 function joinPath(parent: string, key: string | number | undefined): string {

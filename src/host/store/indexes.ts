@@ -74,6 +74,25 @@ export function indexKeys(table: TableName, obj: StoreObject): Partial<Record<In
   return keys;
 }
 
+/**
+ * True when every field the indexes of `table` are computed from (by {@link indexKeys}: keep the two in step) is the same in both objects (by identity for
+ * nested values, which is exact for the store's frozen objects: an untouched nested value is the very same
+ * object). A false "changed" only costs the recomputation.
+ */
+export function sameIndexInputs(table: TableName, a: StoreObject, b: StoreObject): boolean {
+  if (table === 'tasks') {
+    const x = a as Task;
+    const y = b as Task;
+    return x.annotations === y.annotations && x.serviceId === y.serviceId && x.nodeId === y.nodeId && x.slot === y.slot && x.desiredState === y.desiredState;
+  }
+  if (table === 'nodes') {
+    const x = a as Node;
+    const y = b as Node;
+    return x.spec === y.spec && x.description === y.description && x.role === y.role;
+  }
+  return (a as { spec?: unknown }).spec === (b as { spec?: unknown }).spec;
+}
+
 /** One index key of an object (what {@link indexKeys} gives for `index`, without building the others). */
 export function indexKey(table: TableName, obj: StoreObject, index: IndexName): string | undefined {
   switch (index) {

@@ -2,8 +2,8 @@
  * The applied state: one {@link Table} per object kind, each a map by id plus its secondary indexes. Only the
  * apply path and restore write here; everything else reads.
  */
-import { TABLES, type Node, type StoreObject, type TableName, type Task } from '../api/index.js';
-import { INDEXES_BY_TABLE, indexKeys, matches, resolveFind, type FindBy, type IndexName } from './indexes.js';
+import { TABLES, type StoreObject, type TableName } from '../api/index.js';
+import { INDEXES_BY_TABLE, indexKeys, matches, resolveFind, sameIndexInputs, type FindBy, type IndexName } from './indexes.js';
 
 /** One table: objects by id plus secondary indexes (key -> ids). Objects are stored frozen. */
 export class Table {
@@ -69,25 +69,6 @@ export class Table {
     }
     return out;
   }
-}
-
-/**
- * True when every field the indexes of `table` are computed from is the same in both objects (by identity for
- * nested values, which is exact for the store's frozen objects: an untouched nested value is the very same
- * object). A false "changed" only costs the recomputation.
- */
-function sameIndexInputs(table: TableName, a: StoreObject, b: StoreObject): boolean {
-  if (table === 'tasks') {
-    const x = a as Task;
-    const y = b as Task;
-    return x.annotations === y.annotations && x.serviceId === y.serviceId && x.nodeId === y.nodeId && x.slot === y.slot && x.desiredState === y.desiredState;
-  }
-  if (table === 'nodes') {
-    const x = a as Node;
-    const y = b as Node;
-    return x.spec === y.spec && x.description === y.description && x.role === y.role;
-  }
-  return (a as { spec?: unknown }).spec === (b as { spec?: unknown }).spec;
 }
 
 function dropFrom(map: Map<string, Set<string>>, key: string, id: string): void {

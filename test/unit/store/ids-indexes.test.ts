@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { NodeMembership, NodeRole, TaskState, NotFoundError, InvalidArgumentError } from '../../../src/host/api/index.js';
 import { SeededRng } from '../../../src/host/env/index.js';
 import { newId } from '../../../src/host/store/index.js';
+import { indexKeys, sameIndexInputs } from '../../../src/host/store/indexes.js';
 import { localStore, node, secret, service, task } from './fixtures.js';
 
 describe('store ids', () => {
@@ -143,5 +144,30 @@ describe('store indexes and lookups', () => {
       assert.deepEqual(ids(tx.find('tasks', { serviceId: 'svc1aaaa', slot: 1 })), ['t1', 't4']);
       assert.deepEqual(ids(tx.find('tasks', { desiredState: TaskState.RUNNING })), ['t1', 't2']);
     });
+  });
+});
+
+describe('sameIndexInputs stays in step with indexKeys', () => {
+  it('whenever it says the inputs are the same, every index key is the same (random field changes)', () => {
+    const rng = new SeededRng(31);
+    const base = { tasks: task('t1', 's1', 1, 'n1'), nodes: node('n1', 'host-a'), services: service('s1', 'web') } as const;
+    const tweaks: ((o: Record<string, unknown>) => void)[] = [
+      (o) => (o.nodeId = `n${rng.int(3)}`),
+      (o) => (o.slot = rng.int(3)),
+      (o) => (o.serviceId = `s${rng.int(3)}`),
+      (o) => (o.desiredState = rng.int(2) ? TaskState.RUNNING : TaskState.SHUTDOWN),
+      (o) => (o.annotations = { name: `x${rng.int(3)}`, labels: {} }),
+      (o) => (o.role = rng.int(2) ? NodeRole.MANAGER : NodeRole.WORKER),
+      (o) => (o.description = { ...(o.description as object), hostname: `h${rng.int(3)}` }),
+      (o) => (o.spec = { ...(o.spec as object), annotations: { name: `n${rng.int(3)}`, labels: {} }, membership: rng.int(2) ? NodeMembership.ACCEPTED : NodeMembership.PENDING }),
+      (o) => (o.status = { ...(o.status as object), message: `m${rng.int(3)}` }),
+    ];
+    for (let i = 0; i < 2000; i++) {
+      const table = (['tasks', 'nodes', 'services'] as const)[rng.int(3)]!;
+      const a = base[table] as unknown as Record<string, unknown>;
+      const b = { ...a };
+      for (let n = rng.int(3); n >= 0; n--) tweaks[rng.int(tweaks.length)]!(b);
+      if (sameIndexInputs(table, a as never, b as never)) assert.deepEqual(indexKeys(table, b as never), indexKeys(table, a as never));
+    }
   });
 });
