@@ -265,7 +265,7 @@ export class Manager {
     const m = decodeMessage(buf);
     if (m.to !== this.o.raftId) throw new InvalidArgumentError(`raft message for member ${m.to} reached member ${this.o.raftId}`);
     if (this.book.isRemoved(m.from)) {
-      throw new FailedPreconditionError(`raft: member ${m.from} was removed from the cluster`);
+      throw new FailedPreconditionError(removedMemberMessage(m.from));
     }
     const known = this.book.get(m.from);
     if (known !== undefined && known.nodeId !== '' && ctx.peer !== null && ctx.peer.nodeId !== known.nodeId) {
@@ -424,7 +424,7 @@ export class Manager {
 
   private onPeerRefusal(peer: RaftId, e: unknown): void {
     if (this.removedByPeer || !(e instanceof FailedPreconditionError)) return;
-    if (!e.message.includes(`member ${this.o.raftId} was removed from the cluster`)) return;
+    if (!e.message.includes(removedMemberMessage(this.o.raftId))) return;
     this.removedByPeer = true;
     this.log.warn({ raftId: this.o.raftId, peer }, 'a raft peer reports this manager was removed from raft');
     this.o.onRemoved?.();
@@ -522,6 +522,11 @@ export function normalizeJoinAddr(addr: string, callerAddr: string): string {
   let host = m[1]!;
   if (host === '' || host === '0.0.0.0' || host === '[::]') host = hostOf(callerAddr) || host;
   return `${host}:${m[2]}`;
+}
+
+/** The refusal a manager answers a removed member's Raft message with; that member recognises it by this text. */
+export function removedMemberMessage(raftId: RaftId): string {
+  return `raft: member ${raftId} was removed from the cluster`;
 }
 
 /** The host part of "host:port" (IPv6 brackets kept off), or the input when it has no port. */
