@@ -41,14 +41,31 @@ export function planActionCount(p: Plan): number {
   return p.create.length + p.setDesired.length + p.remove.length + (p.setServiceUpdateStatus ? 1 : 0);
 }
 
+/** Status message of a task the allocator moved to PENDING (reference §3: "pending task scheduling"). */
+export const PENDING_MESSAGE = 'pending task scheduling';
+
+/**
+ * The allocator's step for one task: NEW → PENDING "pending task scheduling" at `nowMs`. swarmhost allocates no
+ * networks or volumes, so allocation cannot fail or wait; other states are returned unchanged.
+ */
+export function allocated(t: Task, nowMs: number): Task {
+  if (t.status.state !== TaskState.NEW) return t;
+  return { ...t, status: { ...t.status, state: TaskState.PENDING, message: PENDING_MESSAGE, timestamp: nowMs } };
+}
+
 /**
  * Applies the writing parts of a plan inside `tx` (creates, desired raises that are still raises, deletes of
  * tasks that still exist, the service change). Returns how many objects it changed.
+ *
+ * With `allocateAtMs`, new tasks are written already allocated (PENDING, see {@link allocated}): the allocator
+ * step happens in the transaction that creates them instead of a second write per task (one Raft entry, one
+ * store event and one WAL record less per task; the state a watcher sees first is PENDING, as in SwarmKit when
+ * its allocator is quick). Without it, tasks are created NEW and the host's allocator step moves them later.
  */
-export function applyPlanInTx(tx: WriteTx, plan: Plan): number {
+export function applyPlanInTx(tx: WriteTx, plan: Plan, allocateAtMs?: number): number {
   let changed = 0;
   for (const t of plan.create) {
-    tx.create('tasks', t);
+    tx.create('tasks', allocateAtMs === undefined ? t : allocated(t, allocateAtMs));
     changed++;
   }
   // Several raises of one task in one plan: the highest wins (desired state is never lowered).

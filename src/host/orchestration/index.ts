@@ -4,7 +4,6 @@
  */
 export {
   LeaderOrchestration,
-  PENDING_MESSAGE,
   DEFAULT_ORCHESTRATION_WATCH_BUFFER_EVENTS,
   MAX_OUT_OF_SEQUENCE_RETRIES,
   WRITE_RETRY_DELAY_MS,
@@ -19,6 +18,7 @@ export {
   SchedulerHost,
   SCHEDULER_DEBOUNCE_MS,
   SCHEDULER_MAX_LATENCY_MS,
+  SCHEDULER_EAGER_PASS_TASKS,
   ASSIGNED_MESSAGE,
   PREASSIGNED_MESSAGE,
 } from './scheduler-host.js';
@@ -31,5 +31,7 @@ export {
   isOutOfSequence,
   OUT_OF_SEQUENCE,
   MAX_PLAN_CHUNK_ACTIONS,
+  PENDING_MESSAGE,
+  allocated,
 } from './apply-plan.js';
 export type { PlanBasis } from './apply-plan.js';

@@ -37,11 +37,8 @@ import {
 } from '../../plugins/orchestrators/index.js';
 import { RestartSupervisor, defaultRestartPolicy, type WorldView } from '../../plugins/restart/index.js';
 import type { RestartPolicyPlugin } from '../../plugins/contracts.js';
-import { applyPlanInTx, checkBasis, isOutOfSequence, planChunks, type PlanBasis } from './apply-plan.js';
+import { allocated, applyPlanInTx, checkBasis, isOutOfSequence, planChunks, type PlanBasis } from './apply-plan.js';
 import { SchedulerHost, type PassStrategy } from './scheduler-host.js';
-
-/** Status message the allocator step writes (SwarmKit's). */
-export const PENDING_MESSAGE = 'pending task scheduling';
 
 /** Per-watcher buffer of the orchestration watcher, events; on overflow the loop resynchronises from a full read. */
 export const DEFAULT_ORCHESTRATION_WATCH_BUFFER_EVENTS = 1_000_000;
@@ -433,7 +430,7 @@ export class LeaderOrchestration {
           if (!this.running) return;
           const t = tx.get('tasks', id);
           if (!t || t.status.state !== TaskState.NEW) return;
-          tx.update('tasks', { ...(t as Task), status: { ...t.status, state: TaskState.PENDING, message: PENDING_MESSAGE, timestamp: nowMs } });
+          tx.update('tasks', allocated(t as Task, nowMs));
         });
       }
     });
@@ -499,7 +496,7 @@ export class LeaderOrchestration {
           b.update((tx) => {
             if (!this.running) return;
             checkBasis(tx, w.basis);
-            applyPlanInTx(tx, chunk);
+            applyPlanInTx(tx, chunk, nowMs);
           });
         }
       });
@@ -676,12 +673,13 @@ export class LeaderOrchestration {
 
   /** Applies a plan outside a reconcile (startup fix-ups, delayed starts): chunked, errors logged; false on a failure. */
   private async applyPlan(plan: Plan, basis: PlanBasis | undefined): Promise<boolean> {
+    const nowMs = this.clock.now();
     const res = await this.store.batch((b) => {
       for (const chunk of planChunks(plan)) {
         b.update((tx) => {
           if (!this.running) return;
           checkBasis(tx, basis);
-          applyPlanInTx(tx, chunk);
+          applyPlanInTx(tx, chunk, nowMs);
         });
       }
     });

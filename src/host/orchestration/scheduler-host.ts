@@ -5,7 +5,7 @@
  * that commits assignments and the explanation of unplaceable tasks. Unplaceable tasks stay queued and are
  * retried on the next pass, which node changes and tasks leaving nodes trigger.
  */
-import { FailedPreconditionError, TaskState, type Node, type Task } from '../api/index.js';
+import { FailedPreconditionError, InvalidArgumentError, TaskState, type Node, type Task } from '../api/index.js';
 import type { Clock, TimerHandle, Timers } from '../env/index.js';
 import type { Store } from '../store/index.js';
 import { NodeTable, isTracked, type FailureTracker, type RecentFailures, type SchedulePassResult } from '../scheduler/index.js';
@@ -14,6 +14,12 @@ import { NodeTable, isTracked, type FailureTracker, type RecentFailures, type Sc
 export const SCHEDULER_DEBOUNCE_MS = 50;
 /** Upper bound on the time from the first queued change to a pass, ms. */
 export const SCHEDULER_MAX_LATENCY_MS = 1_000;
+/**
+ * Queue length at which a pass runs at once instead of after the debounce (swarmhost's addition): a large
+ * service create is placed in pieces of about this size while its later tasks are still being written, so the
+ * first agents start working while the leader writes the rest (SwarmKit waits until the writes pause or 1 s).
+ */
+export const SCHEDULER_EAGER_PASS_TASKS = 1_000;
 
 /** Status message of a task placed by the scheduler. */
 export const ASSIGNED_MESSAGE = 'scheduler assigned task to node';
@@ -31,6 +37,8 @@ export interface SchedulerHostOptions {
   onError: (what: string, e: unknown) => void;
   debounceMs?: number;
   maxLatencyMs?: number;
+  /** Queue length that starts a pass without waiting for the debounce (default {@link SCHEDULER_EAGER_PASS_TASKS}). */
+  eagerPassTasks?: number;
   /**
    * Optional pluggable strategy (the plugin host): runs one whole pass, pinned to one strategy version, and
    * falls back to the built-in pipeline itself. Default: the built-in pipeline (`NodeTable.schedulePass`).
@@ -90,6 +98,7 @@ export class SchedulerHost {
   private idle: (() => void)[] = [];
   readonly debounceMs: number;
   readonly maxLatencyMs: number;
+  readonly eagerPassTasks: number;
   /** Counters (observability). */
   readonly stats: SchedulerHostStats = { passes: 0, assigned: 0, unplaceable: 0, commitFailures: 0 };
   private readonly observers = new Set<SchedulerPassObserver>();
@@ -97,6 +106,10 @@ export class SchedulerHost {
   constructor(private readonly o: SchedulerHostOptions) {
     this.debounceMs = o.debounceMs ?? SCHEDULER_DEBOUNCE_MS;
     this.maxLatencyMs = o.maxLatencyMs ?? SCHEDULER_MAX_LATENCY_MS;
+    this.eagerPassTasks = o.eagerPassTasks ?? SCHEDULER_EAGER_PASS_TASKS;
+    if (!Number.isInteger(this.eagerPassTasks) || this.eagerPassTasks < 1) {
+      throw new InvalidArgumentError(`scheduler eagerPassTasks: must be a positive integer, got ${this.eagerPassTasks}`);
+    }
   }
 
   /** Adds a pass observer (metrics); returns its removal. An observer that throws is ignored. */
@@ -170,13 +183,16 @@ export class SchedulerHost {
     return this.queued.size;
   }
 
-  /** Arms the debounced pass: `debounceMs` after this change, but no later than `maxLatencyMs` after the first. */
+  /**
+   * Arms the debounced pass: `debounceMs` after this change, but no later than `maxLatencyMs` after the first;
+   * at once (the next timer turn) when `eagerPassTasks` or more tasks wait.
+   */
   kick(): void {
     if (!this.o.isRunning() || this.queued.size === 0) return;
     const now = this.o.clock.now();
     if (this.timer === undefined) this.firstChangeAtMs = now;
     else this.o.timers.clearTimeout(this.timer);
-    const at = Math.min(now + this.debounceMs, this.firstChangeAtMs + this.maxLatencyMs);
+    const at = this.queued.size >= this.eagerPassTasks ? now : Math.min(now + this.debounceMs, this.firstChangeAtMs + this.maxLatencyMs);
     this.timer = this.o.timers.setTimeout(() => {
       this.timer = undefined;
       void this.run();

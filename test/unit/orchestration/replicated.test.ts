@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NodeAvailability, NodeStatusState, TaskState, UnavailableError } from '../../../src/host/api/index.js';
+import { NodeAvailability, NodeStatusState, TaskState, UnavailableError, type Task } from '../../../src/host/api/index.js';
 import { WRITE_RETRY_DELAY_MS } from '../../../src/host/orchestration/index.js';
 import { World, serviceObj } from './harness.js';
 
@@ -32,6 +32,57 @@ test('tasks pass through the allocator (PENDING "pending task scheduling") and t
     assert.equal(t.status.message, 'scheduler assigned task to node');
     assert.notEqual(t.nodeId, '');
   }
+  await w.stop();
+});
+
+test('new tasks are written already allocated: stored first as PENDING "pending task scheduling", never as NEW', async () => {
+  const w = new World();
+  await threeNodes(w);
+  const events = w.store.watch({ tables: ['tasks'], filter: (e) => e.kind !== 'commit' });
+  w.agent.dead.add('n1').add('n2').add('n3');
+  w.start();
+  await w.createService(serviceObj('web', { replicas: 6 }));
+  await w.until(() => w.tasks('web').length === 6 && w.tasks('web').every((t) => t.status.state === TaskState.ASSIGNED), 5_000, 'assigned');
+  const seen: { kind: string; state: TaskState; message: string }[] = [];
+  while (events.pending > 0) {
+    const r = await events.next();
+    const t = (r.value as { object: Task; kind: string }).object;
+    seen.push({ kind: r.value.kind, state: t.status.state, message: t.status.message });
+  }
+  events.close();
+  const creates = seen.filter((e) => e.kind === 'create');
+  assert.equal(creates.length, 6);
+  for (const c of creates) assert.deepEqual(c, { kind: 'create', state: TaskState.PENDING, message: 'pending task scheduling' });
+  // One write per task after its create: the scheduler's assignment (no separate allocator write).
+  assert.equal(seen.filter((e) => e.kind === 'update').length, 6);
+  assert.ok(!seen.some((e) => e.state === TaskState.NEW));
+  await w.stop();
+});
+
+test('a task stored as NEW (written by another writer or an older version) is moved to PENDING by the allocator step, then placed', async () => {
+  const w = new World();
+  await threeNodes(w);
+  await w.createService(serviceObj('web', { replicas: 1 }));
+  const svc = w.store.view((tx) => tx.get('services', 'web'))!;
+  await w.store.update((tx) =>
+    tx.create('tasks', {
+      id: 'legacy1',
+      meta: { version: 0, createdAt: 0, updatedAt: 0 },
+      spec: svc.spec.task,
+      specVersion: 0,
+      serviceId: 'web',
+      slot: 1,
+      nodeId: '',
+      annotations: { name: 'web.1.legacy1', labels: {} },
+      serviceAnnotations: svc.spec.annotations,
+      status: { timestamp: 0, state: TaskState.NEW, message: 'created', err: '', appliedBy: '', appliedAt: 0 },
+      desiredState: TaskState.RUNNING,
+    }),
+  );
+  w.agent.dead.add('n1').add('n2').add('n3');
+  w.start();
+  await w.until(() => w.store.view((tx) => tx.get('tasks', 'legacy1'))?.status.state === TaskState.ASSIGNED, 5_000, 'legacy task assigned');
+  assert.equal(w.tasks('web').length, 1, 'slot 1 was filled by the stored task, not by a second one');
   await w.stop();
 });
 

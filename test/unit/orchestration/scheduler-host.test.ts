@@ -132,3 +132,41 @@ test('passes are debounced 50 ms after the last change but never delayed more th
   assert.equal(host.stats.assigned, 2);
   await host.stop();
 });
+
+test('a queue of eagerPassTasks or more runs a pass at once instead of after the debounce', async () => {
+  const timers = new SimTimers();
+  const rng = new SeededRng(8);
+  const { store } = createLocalStore({ clock: timers, rng });
+  await store.update((tx) => {
+    tx.create('nodes', nodeObj('n1'));
+    for (let slot = 1; slot <= 2; slot++) tx.create('tasks', pendingTask(rng, 'web', slot));
+  });
+  const host = new SchedulerHost({
+    store, timers, clock: timers, failures: new FailureTracker(timers), isRunning: () => true, eagerPassTasks: 3,
+    onError: (w, e) => assert.fail(`${w}: ${String(e)}`),
+  });
+  host.reset(store.view((tx) => tx.list('nodes')), store.view((tx) => tx.list('tasks')) as Task[]);
+  timers.advance(0);
+  await flush();
+  assert.equal(host.stats.passes, 0, 'two queued tasks wait for the debounce');
+  // A third task reaches the threshold: the pass runs on the next timer turn, not 50 ms later.
+  const third = pendingTask(rng, 'web', 3);
+  await store.update((tx) => tx.create('tasks', third));
+  host.onTask(third, undefined);
+  timers.advance(0);
+  await flush();
+  assert.equal(host.stats.passes, 1);
+  assert.equal(host.stats.assigned, 3);
+  await host.stop();
+});
+
+test('an eagerPassTasks that is not a positive integer is refused, naming the option', () => {
+  const timers = new SimTimers();
+  const { store } = createLocalStore({ clock: timers, rng: new SeededRng(9) });
+  for (const bad of [0, -1, 1.5, Number.NaN]) {
+    assert.throws(
+      () => new SchedulerHost({ store, timers, clock: timers, failures: new FailureTracker(timers), isRunning: () => true, onError: () => undefined, eagerPassTasks: bad }),
+      /scheduler eagerPassTasks: must be a positive integer, got/,
+    );
+  }
+});
