@@ -308,8 +308,7 @@ try {
     return (await statusOf(svc.id)) === REPLICAS ? true : undefined;
   }, POLL_MS);
   const replacedAt = performance.now();
-  // Cross-check through ListTasks (only the killed nodes' tasks: the full list of R tasks can exceed the
-  // transport's 4 MiB message limit): none of them is still meant to run there.
+  // Cross-check through ListTasks (the killed nodes' tasks): none of them is still meant to run there.
   const stale = (
     await control<{ tasks: { desiredState: number; status: { state: number } }[] }>('ListTasks', { filters: { serviceIds: [svc.id], nodeIds: [...victimIds] } })
   ).tasks.filter((t) => t.desiredState === TaskState.RUNNING);

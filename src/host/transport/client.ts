@@ -35,7 +35,7 @@ import type {
 } from './messages.js';
 import { method } from './proto.js';
 import { CONTROL_STREAM_PATH, ControlStreamMux, DEFAULT_CONTROL_STREAM_MAX_IN_FLIGHT } from './control-stream.js';
-import { DEFAULT_MAX_MESSAGE_BYTES } from './server.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, SWARM_MAX_MESSAGE_BYTES } from './server.js';
 import { errorFromCallFailure } from './status.js';
 import { clientCredentials, type ClientTls } from './tls.js';
 
@@ -67,7 +67,11 @@ export interface TransportClientOptions {
   streamOpenTimeoutMs?: number;
   /** StreamRaftMessage chunk size, bytes (default 1 MiB). */
   streamChunkBytes?: number;
-  /** Largest single message sent or received, bytes (default 4 MiB). */
+  /**
+   * Largest single message sent, bytes (default 4 MiB, what a server with default limits accepts), and also
+   * the largest received when set. Unset, answers up to {@link SWARM_MAX_MESSAGE_BYTES} (128 MiB) are read, so
+   * any client can read a large answer (a 10,000-task ListTasks is ~11 MB) without configuring anything.
+   */
   maxMessageBytes?: number;
   /** Keepalive ping interval, ms (default 10000). */
   keepaliveTimeMs?: number;
@@ -142,7 +146,7 @@ export class TransportClient {
     const { creds, options } = clientCredentials(opts.tls);
     this.client = new grpc.Client(target, creds, {
       ...options,
-      'grpc.max_receive_message_length': this.maxMessageBytes,
+      'grpc.max_receive_message_length': opts.maxMessageBytes === undefined ? Math.max(this.maxMessageBytes, SWARM_MAX_MESSAGE_BYTES) : this.maxMessageBytes,
       'grpc.max_send_message_length': this.maxMessageBytes,
       'grpc.keepalive_time_ms': positiveInt('keepaliveTimeMs', opts.keepaliveTimeMs, DEFAULT_KEEPALIVE_TIME_MS),
       'grpc.keepalive_timeout_ms': positiveInt('keepaliveTimeoutMs', opts.keepaliveTimeoutMs, DEFAULT_KEEPALIVE_TIMEOUT_MS),

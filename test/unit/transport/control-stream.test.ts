@@ -15,6 +15,7 @@ import {
   UnavailableError,
 } from '../../../src/host/api/errors.js';
 import {
+  SWARM_MAX_MESSAGE_BYTES,
   ServerTlsIdentity,
   TransportClient,
   TransportServer,
@@ -479,5 +480,35 @@ describe('control stream over mutual TLS: authorization as for the unary call', 
     const viaStream = await outcome(fromWorker.control({ method: 'Echo', requestJson: '{}' }, { forwardedFor: worker }));
     assert.equal(viaStream, await outcome(fromWorker.controlUnary({ method: 'Echo', requestJson: '{}' }, { forwardedFor: worker })));
     assert.match(viaStream, /forwarded request from a peer that is not a manager/);
+  });
+});
+
+describe('answer size on a client without maxMessageBytes', () => {
+  test('a client with default limits reads answers up to 128 MiB (stream and unary); one given maxMessageBytes keeps that bound', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'swarmhost-cs-big-'));
+    const sock = join(dir, 'control.sock');
+    const server = new TransportServer({ security: { kind: 'local' }, logger: new RecordingLogger(), shutdownGraceMs: 200, maxMessageBytes: SWARM_MAX_MESSAGE_BYTES });
+    server.addControl(new TestControl());
+    await server.listenUnix(sock);
+    const clients = [
+      new TransportClient(`unix://${sock}`, { tls: { kind: 'none' } }),
+      new TransportClient(`unix://${sock}`, { tls: { kind: 'none' }, controlTransport: 'unary' }),
+      new TransportClient(`unix://${sock}`, { tls: { kind: 'none' }, controlTransport: 'unary', maxMessageBytes: 4 * 1024 * 1024 }),
+    ];
+    try {
+      for (const c of clients.slice(0, 2)) {
+        const r = await c.control({ method: 'Big', requestJson: String(6_000_000) });
+        assert.equal((JSON.parse(r.responseJson) as string).length, 6_000_000);
+      }
+      await assert.rejects(clients[2]!.control({ method: 'Big', requestJson: String(6_000_000) }), (e: unknown) => {
+        assert.ok(e instanceof SwarmError);
+        assert.equal(e.code, Code.RESOURCE_EXHAUSTED);
+        return true;
+      });
+    } finally {
+      for (const c of clients) c.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
