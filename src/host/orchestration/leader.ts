@@ -139,7 +139,11 @@ export class LeaderOrchestration {
   private reaperActive = false;
   private readonly constraintCache = new Map<string, Constraint[] | null>();
   private writeRetryTimer: TimerHandle | undefined;
-  /** Delayed-start plans (setDesired only, safe to apply again) whose write failed. */
+  /**
+   * Plans whose write failed, applied again by the next pass: delayed starts (setDesired only) and start-up
+   * fix-ups (deletes only), both safe to apply again (raises that are no longer raises and deletes of tasks that
+   * are gone are skipped).
+   */
   private readonly retryPlans: Plan[] = [];
 
   /** Counters (observability). */
@@ -407,7 +411,8 @@ export class LeaderOrchestration {
     if (this.startupPlan) {
       const p = this.startupPlan;
       this.startupPlan = undefined;
-      await this.applyPlan(p, undefined);
+      // Deletes only (tasks of services that are gone), safe to apply again: a failed write is retried.
+      if (!(await this.applyPlan(p, undefined))) this.retryWrite(() => this.retryPlans.push(p));
     }
     if (this.running && this.retryPlans.length > 0) {
       const plans = this.retryPlans.splice(0);
@@ -747,9 +752,9 @@ export class LeaderOrchestration {
   private async runReaper(): Promise<void> {
     if (!this.running || this.reaperActive || this.reaperServices.size === 0) return;
     this.reaperActive = true;
+    const ids = [...this.reaperServices];
+    this.reaperServices.clear();
     try {
-      const ids = [...this.reaperServices];
-      this.reaperServices.clear();
       const doomed = this.store.view((tx) => {
         const cluster = tx.list('clusters')[0] as Cluster | undefined;
         const retentionLimit = cluster?.spec.orchestration.taskHistoryRetentionLimit ?? DEFAULT_TASK_HISTORY_RETENTION;
@@ -772,7 +777,7 @@ export class LeaderOrchestration {
       });
       if (doomed.length === 0) return;
       const chunk = 200;
-      await this.store.batch((b) => {
+      const res = await this.store.batch((b) => {
         for (let i = 0; i < doomed.length; i += chunk) {
           const part = doomed.slice(i, i + chunk);
           b.update((tx) => {
@@ -781,8 +786,14 @@ export class LeaderOrchestration {
           });
         }
       });
+      if (res.failed.length > 0) {
+        // Nothing is lost: the services are marked again and the next run (one reaper delay later) re-reads them.
+        this.log.error('task reaper: deleting tasks failed; retrying', { error: String(res.failed[0]!.error), failedChunks: res.failed.length });
+        for (const id of ids) this.reaperServices.add(id);
+      }
     } catch (e) {
-      this.log.error('task reaper failed', { error: String(e) });
+      this.log.error('task reaper failed; retrying', { error: String(e) });
+      for (const id of ids) this.reaperServices.add(id);
     } finally {
       this.reaperActive = false;
       if (this.reaperServices.size > 0) this.scheduleReaper();

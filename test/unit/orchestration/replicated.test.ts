@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeAvailability, NodeStatusState, TaskState, UnavailableError, type Task } from '../../../src/host/api/index.js';
 import { WRITE_RETRY_DELAY_MS } from '../../../src/host/orchestration/index.js';
-import { World, serviceObj } from './harness.js';
+import { World, serviceObj, taskSpec } from './harness.js';
 
 async function threeNodes(w: World): Promise<void> {
   for (const id of ['n1', 'n2', 'n3']) await w.addNode(id);
@@ -207,5 +207,70 @@ test('a reconcile whose write failed (not out of sequence) is retried after WRIT
   assert.ok(count >= refuse, 'the reconcile proposed');
   assert.equal(w.tasks('web').length, 0, 'the first reconcile was refused');
   await w.until(() => w.tasks('web').length === 2, WRITE_RETRY_DELAY_MS + 500, 'tasks after the retry');
+  await w.stop();
+});
+
+/** Makes `w`'s store refuse, while `refuse()` holds, every proposal that deletes something (counted in `refused`). */
+function refuseDeletes(w: World, refuse: () => boolean): { refused: number } {
+  const local = (w.store as unknown as { proposer: { propose(d: Uint8Array): Promise<void> } }).proposer;
+  const counts = { refused: 0 };
+  w.store.setProposer({
+    propose: (d) => {
+      if (refuse() && Buffer.from(d).toString('utf8').includes('"op":"delete"')) {
+        counts.refused++;
+        return Promise.reject(new UnavailableError('raft: leadership transfer in progress'));
+      }
+      return local.propose(d);
+    },
+  });
+  return counts;
+}
+
+test('a failed start-up fix-up (deleting the tasks of a removed service) is retried, not dropped', async () => {
+  const w = new World();
+  await threeNodes(w);
+  await w.createService(serviceObj('gone', { replicas: 1 }));
+  const svc = w.store.view((tx) => tx.get('services', 'gone'))!;
+  await w.store.update((tx) => {
+    tx.create('tasks', {
+      id: 'orphan1',
+      meta: { version: 0, createdAt: 0, updatedAt: 0 },
+      spec: svc.spec.task,
+      specVersion: 0,
+      serviceId: 'gone',
+      slot: 1,
+      nodeId: 'n1',
+      annotations: { name: 'gone.1.orphan1', labels: {} },
+      serviceAnnotations: svc.spec.annotations,
+      status: { timestamp: 0, state: TaskState.RUNNING, message: 'started', err: '', appliedBy: '', appliedAt: 0 },
+      desiredState: TaskState.RUNNING,
+    });
+    tx.delete('services', 'gone');
+  });
+  let refusing = true;
+  const counts = refuseDeletes(w, () => refusing);
+  w.start();
+  await w.until(() => counts.refused > 0, 1_000, 'the fix-up proposed and was refused');
+  refusing = false;
+  await w.until(() => w.store.view((tx) => tx.get('tasks', 'orphan1')) === undefined, WRITE_RETRY_DELAY_MS + 1_000, 'the orphan deleted by the retry');
+  await w.stop();
+});
+
+test('a failed reaper delete is retried: the services stay marked until their tasks are reaped', async () => {
+  const w = new World();
+  await w.addNode('n1');
+  let refusing = true;
+  const counts = refuseDeletes(w, () => refusing);
+  let failures = 0;
+  w.agent.shouldFail = () => failures++ < 9; // 9 failed attempts, then one that runs: 10 tasks in slot 1
+  w.start();
+  await w.createService(serviceObj('flaky', { replicas: 1, spec: taskSpec({ restart: { delayMs: 100 } }) }));
+  await w.until(() => w.running('flaky').length === 1, 20_000, 'the 10th attempt runs', 20);
+  // Every reaper run triggered by the failures is refused; nothing about the service changes after them.
+  await w.advance(2_000);
+  assert.ok(counts.refused > 0, 'reaper deletes were refused');
+  assert.equal(w.tasks('flaky').length, 10);
+  refusing = false;
+  await w.until(() => w.tasks('flaky').length === 5, 5_000, 'the history trimmed to 5 by a later run');
   await w.stop();
 });
