@@ -43,6 +43,23 @@ export function serviceObj(id: string, o: { mode?: ServiceMode; replicas?: numbe
   return s;
 }
 
+/** A task of `svc` as a writer other than the orchestrators would store it (desired RUNNING, version 0). */
+export function storedTaskOf(svc: Service, o: { id: string; slot: number; nodeId: string; state: TaskState; message: string }): Task {
+  return {
+    id: o.id,
+    meta: { version: 0, createdAt: 0, updatedAt: 0 },
+    spec: svc.spec.task,
+    specVersion: 0,
+    serviceId: svc.id,
+    slot: o.slot,
+    nodeId: o.nodeId,
+    annotations: { name: `${svc.spec.annotations.name}.${o.slot}.${o.id}`, labels: {} },
+    serviceAnnotations: svc.spec.annotations,
+    status: { timestamp: 0, state: o.state, message: o.message, err: '', appliedBy: '', appliedAt: 0 },
+    desiredState: TaskState.RUNNING,
+  };
+}
+
 /**
  * The fake agent: for tasks on nodes it serves, moves ASSIGNED..STARTING with desired RUNNING to RUNNING (desired
  * COMPLETE: straight to COMPLETE), stops tasks whose desired state is SHUTDOWN or more, and fails tasks that `shouldFail` picks (FAILED instead of

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NodeAvailability, NodeStatusState, TaskState, UnavailableError, type Task } from '../../../src/host/api/index.js';
+import { NodeAvailability, NodeStatusState, TaskState, UnavailableError, type Service, type Task } from '../../../src/host/api/index.js';
 import { WRITE_RETRY_DELAY_MS } from '../../../src/host/orchestration/index.js';
-import { World, serviceObj, taskSpec } from './harness.js';
+import { World, serviceObj, storedTaskOf, taskSpec } from './harness.js';
 
 async function threeNodes(w: World): Promise<void> {
   for (const id of ['n1', 'n2', 'n3']) await w.addNode(id);
@@ -35,6 +35,12 @@ test('tasks pass through the allocator (PENDING "pending task scheduling") and t
   await w.stop();
 });
 
+/** A slot-1 task of stored service `serviceId` as another writer would store it: observed `state`, on `nodeId`. */
+function storedTask(w: World, serviceId: string, id: string, nodeId: string, state: TaskState): Task {
+  const svc = w.store.view((tx) => tx.get('services', serviceId))! as Service;
+  return storedTaskOf(svc, { id, slot: 1, nodeId, state, message: 'stored' });
+}
+
 test('new tasks are written already allocated: stored first as PENDING "pending task scheduling", never as NEW', async () => {
   const w = new World();
   await threeNodes(w);
@@ -63,22 +69,7 @@ test('a task stored as NEW (written by another writer or an older version) is mo
   const w = new World();
   await threeNodes(w);
   await w.createService(serviceObj('web', { replicas: 1 }));
-  const svc = w.store.view((tx) => tx.get('services', 'web'))!;
-  await w.store.update((tx) =>
-    tx.create('tasks', {
-      id: 'legacy1',
-      meta: { version: 0, createdAt: 0, updatedAt: 0 },
-      spec: svc.spec.task,
-      specVersion: 0,
-      serviceId: 'web',
-      slot: 1,
-      nodeId: '',
-      annotations: { name: 'web.1.legacy1', labels: {} },
-      serviceAnnotations: svc.spec.annotations,
-      status: { timestamp: 0, state: TaskState.NEW, message: 'created', err: '', appliedBy: '', appliedAt: 0 },
-      desiredState: TaskState.RUNNING,
-    }),
-  );
+  await w.store.update((tx) => tx.create('tasks', storedTask(w, 'web', 'legacy1', '', TaskState.NEW)));
   w.agent.dead.add('n1').add('n2').add('n3');
   w.start();
   await w.until(() => w.store.view((tx) => tx.get('tasks', 'legacy1'))?.status.state === TaskState.ASSIGNED, 5_000, 'legacy task assigned');
@@ -230,21 +221,9 @@ test('a failed start-up fix-up (deleting the tasks of a removed service) is retr
   const w = new World();
   await threeNodes(w);
   await w.createService(serviceObj('gone', { replicas: 1 }));
-  const svc = w.store.view((tx) => tx.get('services', 'gone'))!;
+  const orphan = storedTask(w, 'gone', 'orphan1', 'n1', TaskState.RUNNING);
   await w.store.update((tx) => {
-    tx.create('tasks', {
-      id: 'orphan1',
-      meta: { version: 0, createdAt: 0, updatedAt: 0 },
-      spec: svc.spec.task,
-      specVersion: 0,
-      serviceId: 'gone',
-      slot: 1,
-      nodeId: 'n1',
-      annotations: { name: 'gone.1.orphan1', labels: {} },
-      serviceAnnotations: svc.spec.annotations,
-      status: { timestamp: 0, state: TaskState.RUNNING, message: 'started', err: '', appliedBy: '', appliedAt: 0 },
-      desiredState: TaskState.RUNNING,
-    });
+    tx.create('tasks', orphan);
     tx.delete('services', 'gone');
   });
   let refusing = true;

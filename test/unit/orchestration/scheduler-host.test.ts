@@ -5,24 +5,10 @@ import { SeededRng, SimTimers, type TimerHandle, type Timers } from '../../../sr
 import { createLocalStore, newId } from '../../../src/host/store/index.js';
 import { FailureTracker } from '../../../src/host/scheduler/index.js';
 import { SchedulerHost } from '../../../src/host/orchestration/index.js';
-import { flush, nodeObj, serviceObj } from './harness.js';
+import { flush, nodeObj, serviceObj, storedTaskOf } from './harness.js';
 
 function pendingTask(rng: SeededRng, serviceId: string, slot: number): Task {
-  const svc = serviceObj(serviceId);
-  const id = newId(rng);
-  return {
-    id,
-    meta: { version: 0, createdAt: 0, updatedAt: 0 },
-    spec: svc.spec.task,
-    specVersion: 0,
-    serviceId,
-    slot,
-    nodeId: '',
-    annotations: { name: `${serviceId}.${slot}.${id}`, labels: {} },
-    serviceAnnotations: svc.spec.annotations,
-    status: { timestamp: 0, state: TaskState.PENDING, message: 'pending task scheduling', err: '', appliedBy: '', appliedAt: 0 },
-    desiredState: TaskState.RUNNING,
-  };
+  return storedTaskOf(serviceObj(serviceId), { id: newId(rng), slot, nodeId: '', state: TaskState.PENDING, message: 'pending task scheduling' });
 }
 
 /** Timers whose callbacks the test fires by hand (to put a write exactly between a pass and its commit). */
