@@ -66,6 +66,8 @@ export class Dispatcher implements DispatcherHandlers {
   private readonly unknownTimers = new Map<string, TimerHandle>();
   /** DOWN nodes, with the timer that orphans their tasks. */
   private readonly orphanTimers = new Map<string, TimerHandle>();
+  /** Pending retries of node state writes that must not be lost (see writeNodeUntilDone), by node id. */
+  private readonly nodeRetryTimers = new Map<string, TimerHandle>();
   private writes: WriteBatcher | undefined;
   /** The debounce shared by every assignment stream (one timer for the dispatcher). */
   private flusher: AssignmentFlusher | undefined;
@@ -131,21 +133,23 @@ export class Dispatcher implements DispatcherHandlers {
       }
       // Fire and forget, but never an unhandled rejection (that would end the process): the write fails when
       // leadership is lost meanwhile, and the next leader's dispatcher marks the node again.
-      this.queueNode(n.id, {
-        status: { state: NodeStatusState.UNKNOWN, message: LEADERSHIP_CHANGE_UNKNOWN, addr: n.status.addr },
-        unlessStateIn: [NodeStatusState.DOWN],
-      }).catch((err: unknown) => this.o.logger.warn({ nodeId: n.id, err: String(err) }, 'could not mark the node UNKNOWN'));
       const id = n.id;
       const addr = n.status.addr;
+      // Both writes are retried while the node has no session: a failed UNKNOWN would leave the node READY, and
+      // the DOWN below applies only to an UNKNOWN node (so it never overwrites a node that came back).
+      this.writeNodeUntilDone(id, {
+        status: { state: NodeStatusState.UNKNOWN, message: LEADERSHIP_CHANGE_UNKNOWN, addr },
+        unlessStateIn: [NodeStatusState.DOWN],
+      }, 'UNKNOWN');
       this.unknownTimers.set(
         id,
         this.o.timers.setTimeout(() => {
           this.unknownTimers.delete(id);
           if (this.sessions.has(id)) return;
-          this.queueNode(id, {
+          this.writeNodeUntilDone(id, {
             status: { state: NodeStatusState.DOWN, message: HEARTBEAT_FAILURE_UNKNOWN, addr },
             onlyIfStateIn: [NodeStatusState.UNKNOWN],
-          }).catch((err: unknown) => this.o.logger.warn({ nodeId: id, err: String(err) }, 'could not mark the node DOWN'));
+          }, 'DOWN');
           this.armOrphan(id);
         }, graceMs),
       );
@@ -164,6 +168,8 @@ export class Dispatcher implements DispatcherHandlers {
     this.unknownTimers.clear();
     for (const t of this.orphanTimers.values()) this.o.timers.clearTimeout(t);
     this.orphanTimers.clear();
+    for (const t of this.nodeRetryTimers.values()) this.o.timers.clearTimeout(t);
+    this.nodeRetryTimers.clear();
     this.writes?.stop(err);
     this.writes = undefined;
     this.flusher?.stop();
@@ -278,7 +284,7 @@ export class Dispatcher implements DispatcherHandlers {
     rec.count++;
     rec.lastAtMs = now;
     this.registrations.set(nodeId, rec);
-    for (const timers of [this.unknownTimers, this.orphanTimers]) {
+    for (const timers of [this.unknownTimers, this.orphanTimers, this.nodeRetryTimers]) {
       const t = timers.get(nodeId);
       if (t) {
         this.o.timers.clearTimeout(t);
@@ -304,6 +310,9 @@ export class Dispatcher implements DispatcherHandlers {
       if (this.sessions.get(nodeId) === s) {
         this.sessions.delete(nodeId);
         this.closeSession(s, sessionInvalid());
+        // The node is left without a session here, and the session this registration replaced (and its expiry)
+        // is gone too: unless it registers again, it is DOWN after the heartbeat grace, like a silent session.
+        this.armSessionlessExpiry(nodeId, addr);
       }
       throw err;
     }
@@ -329,10 +338,32 @@ export class Dispatcher implements DispatcherHandlers {
     this.sessions.delete(s.nodeId);
     this.closeSession(s, sessionInvalid());
     this.o.logger.warn({ nodeId: s.nodeId }, 'node heartbeat expired');
-    void this.queueNode(s.nodeId, { status: { state: NodeStatusState.DOWN, message: HEARTBEAT_FAILURE, addr: s.addr } }).catch(
-      () => undefined,
-    );
+    this.writeNodeUntilDone(s.nodeId, { status: { state: NodeStatusState.DOWN, message: HEARTBEAT_FAILURE, addr: s.addr } }, 'DOWN');
     this.armOrphan(s.nodeId);
+  }
+
+  /**
+   * A node whose registration failed has no session and no expiry: unless it registers within the heartbeat grace
+   * (the longest jittered period × `heartbeatGraceMultiplier`), it is written DOWN "heartbeat failure" (a node
+   * that was not DOWN already). Found by the orchestration simulation: a node whose re-registration failed during
+   * a refused leadership transfer, then died, stayed READY for good — the failed registration had closed the
+   * session whose expiry would have marked it DOWN.
+   */
+  private armSessionlessExpiry(nodeId: string, addr: string): void {
+    if (!this.running) return;
+    const prev = this.unknownTimers.get(nodeId);
+    if (prev) this.o.timers.clearTimeout(prev);
+    const base = this.heartbeatPeriodMs();
+    const graceMs = (base + Math.min(this.limits.heartbeatJitterMs, Math.floor(base / 2))) * this.limits.heartbeatGraceMultiplier;
+    this.unknownTimers.set(
+      nodeId,
+      this.o.timers.setTimeout(() => {
+        this.unknownTimers.delete(nodeId);
+        if (!this.running || this.sessions.has(nodeId)) return;
+        this.writeNodeUntilDone(nodeId, { status: { state: NodeStatusState.DOWN, message: HEARTBEAT_FAILURE, addr }, unlessStateIn: [NodeStatusState.DOWN] }, 'DOWN');
+        this.armOrphan(nodeId);
+      }, graceMs),
+    );
   }
 
   /** Starts the 24 h clock of a DOWN node; when it runs out its live tasks are marked ORPHANED. */
@@ -404,6 +435,37 @@ export class Dispatcher implements DispatcherHandlers {
     for (const ch of s.sessionStreams) ch.replaceAll(m);
   }
 
+  /**
+   * Writes a node state change that must not be lost for a node without a session (a dead node's DOWN, a new
+   * leader's UNKNOWN): a failed write is tried again every `nodeWriteRetryMs` while this dispatcher runs and the
+   * node has not registered (registration cancels the retry: its READY supersedes). Found by the orchestration
+   * simulation: a heartbeat expiry during a refused leadership transfer left a dead node READY for good.
+   */
+  private writeNodeUntilDone(nodeId: string, change: Parameters<WriteBatcher['queueNode']>[1], what: string): void {
+    this.clearNodeRetry(nodeId);
+    const attempt = (): void => {
+      if (!this.running || this.sessions.has(nodeId)) return;
+      this.queueNode(nodeId, change).catch((err: unknown) => {
+        if (!this.running || this.sessions.has(nodeId)) return;
+        this.o.logger.warn({ nodeId, err: String(err), retryInMs: this.limits.nodeWriteRetryMs }, `could not mark the node ${what}; retrying`);
+        this.nodeRetryTimers.set(
+          nodeId,
+          this.o.timers.setTimeout(() => {
+            this.nodeRetryTimers.delete(nodeId);
+            attempt();
+          }, this.limits.nodeWriteRetryMs),
+        );
+      });
+    };
+    attempt();
+  }
+
+  private clearNodeRetry(nodeId: string): void {
+    const t = this.nodeRetryTimers.get(nodeId);
+    if (t) this.o.timers.clearTimeout(t);
+    this.nodeRetryTimers.delete(nodeId);
+  }
+
   private queueNode(nodeId: string, change: Parameters<WriteBatcher['queueNode']>[1]): Promise<void> {
     const w = this.writes;
     if (!w) return Promise.reject(stoppedError());
@@ -469,7 +531,7 @@ export class Dispatcher implements DispatcherHandlers {
             sessionsToPush.delete(s);
           }
           this.registrations.delete(id);
-          for (const timers of [this.unknownTimers, this.orphanTimers]) {
+          for (const timers of [this.unknownTimers, this.orphanTimers, this.nodeRetryTimers]) {
             const t = timers.get(id);
             if (t) this.o.timers.clearTimeout(t);
             timers.delete(id);

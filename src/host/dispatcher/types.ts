@@ -45,6 +45,11 @@ export interface DispatcherLimits {
   orphanAfterDownMs: number;
   /** Buffer of the dispatcher's store watcher, events; on overflow every stream resyncs with COMPLETE (100,000). */
   watchBufferEvents: number;
+  /**
+   * A node state write that must not be lost (a dead node's DOWN, a new leader's UNKNOWN) and failed (a
+   * leadership transfer in progress, lost quorum) is tried again after this long while still wanted, ms (1,000).
+   */
+  nodeWriteRetryMs: number;
 }
 
 /** SwarmKit's numbers. */
@@ -64,6 +69,7 @@ export const DEFAULT_DISPATCHER_LIMITS: Readonly<DispatcherLimits> = Object.free
   maxQueuedAssignmentMessages: 64,
   watchBufferEvents: 100_000,
   orphanAfterDownMs: 86_400_000,
+  nodeWriteRetryMs: 1_000,
 });
 
 /** What the dispatcher is built from. */

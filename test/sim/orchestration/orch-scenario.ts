@@ -371,7 +371,7 @@ export async function runOrchScenario(o: OrchScenarioOptions): Promise<OrchScena
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     err.message = `seed ${o.seed}: ${err.message}`;
-    if (o.trace) err.message += `\ntrace (last 80 lines):\n${sim.cluster.traceLines.slice(-80).join('\n')}`;
+    if (o.trace) err.message += `\ntrace (last 80 lines):\n${sim.cluster.traceLines.slice(-Number(process.env.SIM_TRACE_LINES ?? 80)).join('\n')}`;
     throw err;
   } finally {
     await sim.shutdown();

@@ -470,6 +470,77 @@ test('a new dispatcher whose UNKNOWN/DOWN node writes fail logs them and leaves 
   }
   assert.deepEqual(unhandled, []);
   const warned = logger.entries.filter((e) => e.level === 'warn').map((e) => e.msg);
-  assert.ok(warned.includes('could not mark the node UNKNOWN'), `warnings: ${JSON.stringify(warned)}`);
-  assert.ok(warned.includes('could not mark the node DOWN'), `warnings: ${JSON.stringify(warned)}`);
+  assert.ok(warned.includes('could not mark the node UNKNOWN; retrying'), `warnings: ${JSON.stringify(warned)}`);
+  assert.ok(warned.includes('could not mark the node DOWN; retrying'), `warnings: ${JSON.stringify(warned)}`);
+  // Retried every second while the writes keep failing (two nodes, ~30 s of UNKNOWN retries).
+  assert.ok(warned.filter((m) => m === 'could not mark the node UNKNOWN; retrying').length >= 40, 'the UNKNOWN writes were retried');
+});
+
+/** Makes `store` refuse every proposal (a leadership transfer in progress) until `.refuse` is set false. */
+function refusingStore(store: Store): { refuse: boolean } {
+  const proposer = (store as unknown as { proposer: { propose(d: Uint8Array): Promise<void> } }).proposer;
+  const ctl = { refuse: true };
+  store.setProposer({ propose: (d) => (ctl.refuse ? Promise.reject(new UnavailableError('raft: leadership transfer in progress')) : proposer.propose(d)) });
+  return ctl;
+}
+
+/** A new registration of `nodeId` whose READY write is refused: the call fails. */
+async function failedRegistration(d: Dispatcher, timers: SimTimers, nodeId: string): Promise<void> {
+  const it = d.session({ descriptionJson: '', sessionId: '' }, ctxFor(nodeId))[Symbol.asyncIterator]();
+  const p = assert.rejects(it.next(), /leadership transfer in progress/);
+  await advance(timers, 200);
+  await p;
+}
+
+test('a heartbeat expiry whose DOWN write fails (a leadership transfer in progress) is retried until the node is DOWN', async () => {
+  const { timers, store, dispatcher, logger } = await setup(['n1'], { heartbeatPeriodMs: 1_000 });
+  dispatcher.start();
+  await openSession(dispatcher, timers, 'n1');
+  const store_ = refusingStore(store);
+  await advance(timers, 6_000, 100); // past the latest expiry (3 × 1.5 s) and a few retries
+  assert.equal(nodeState(store, 'n1').state, NodeStatusState.READY, 'the DOWN write was refused');
+  assert.ok(logger.entries.some((e) => e.msg === 'could not mark the node DOWN; retrying'));
+  store_.refuse = false;
+  await advance(timers, 1_500, 100);
+  const st = nodeState(store, 'n1');
+  assert.deepEqual([st.state, st.message], [NodeStatusState.DOWN, HEARTBEAT_FAILURE]);
+  dispatcher.stop();
+});
+
+test('a node whose re-registration fails and that then goes silent is DOWN after the heartbeat grace', async () => {
+  // Found by the orchestration simulation: the failed registration closed the live session (and its expiry),
+  // so the dead node stayed READY for good.
+  const { timers, store, dispatcher } = await setup(['n1'], { heartbeatPeriodMs: 1_000 });
+  dispatcher.start();
+  const { first } = await openSession(dispatcher, timers, 'n1');
+  await dispatcher.heartbeat({ sessionId: first.sessionId }, ctxFor('n1'));
+  const store_ = refusingStore(store);
+  // The agent restarts and registers anew: its READY write is refused, so the registration fails.
+  await failedRegistration(dispatcher, timers, 'n1');
+  assert.equal(dispatcher.sessionCount, 0);
+  store_.refuse = false;
+  // Then the node is never heard from again: DOWN within 3 × (1 s + 500 ms jitter).
+  await advance(timers, 4_000, 100);
+  assert.equal(nodeState(store, 'n1').state, NodeStatusState.READY, 'not before the grace');
+  await advance(timers, 700, 100);
+  const st = nodeState(store, 'n1');
+  assert.deepEqual([st.state, st.message], [NodeStatusState.DOWN, HEARTBEAT_FAILURE]);
+  dispatcher.stop();
+});
+
+test('a node whose registration failed but that registers again within the grace stays READY', async () => {
+  const { timers, store, dispatcher } = await setup(['n1'], { heartbeatPeriodMs: 1_000 });
+  dispatcher.start();
+  await openSession(dispatcher, timers, 'n1');
+  const store_ = refusingStore(store);
+  await failedRegistration(dispatcher, timers, 'n1');
+  store_.refuse = false;
+  await advance(timers, 1_000);
+  const { first } = await openSession(dispatcher, timers, 'n1');
+  for (let i = 0; i < 8; i++) {
+    await advance(timers, 500);
+    await dispatcher.heartbeat({ sessionId: first.sessionId }, ctxFor('n1'));
+  }
+  assert.equal(nodeState(store, 'n1').state, NodeStatusState.READY);
+  dispatcher.stop();
 });
