@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NodeRole, NodeStatusState, type Cluster, type Node } from '../../src/host/api/objects.js';
-import { NodeProc, teardown, waitFor, startNode } from '../support/procs.js';
+import { NodeRole, NodeStatusState, type Node } from '../../src/host/api/objects.js';
+import { NodeProc, startThreeManagers, teardown, waitFor } from '../support/procs.js';
 
 const procs: NodeProc[] = [];
 const dirs: string[] = [];
@@ -30,19 +30,9 @@ async function certOU(p: NodeProc): Promise<string> {
 }
 
 test('a manager demoted while down comes back as a worker, out of Raft, and the cluster keeps working', async () => {
-  const n1 = await startNode(procs, dirs, 'm1', { extraArgs: ['--executor', 'process'] });
-  await n1.waitLog(/agent started/, 30_000);
-  const cluster = await waitFor('cluster', 10_000, async () => (await n1.control<{ clusters: Cluster[] }>('ListClusters').catch(() => undefined))?.clusters[0]);
-  await n1.control('UpdateCluster', { clusterId: cluster.id, clusterVersion: cluster.meta.version, spec: { ...cluster.spec, dispatcher: { heartbeatPeriodMs: 1_000 } } });
-  const asManager = { addr: n1.addr, token: cluster.rootCA.joinTokens.manager };
-  const n2 = await startNode(procs, dirs, 'm2', { join: asManager, extraArgs: ['--executor', 'process'] });
-  const n3 = await startNode(procs, dirs, 'm3', { join: asManager, extraArgs: ['--executor', 'process'] });
   // All three in Raft and in recent contact with m1: demoting m3 once it is down needs m1 and m2 (a quorum of
   // the rest) reachable, or the control API refuses it ("would result in a loss of quorum").
-  await waitFor('3 raft members, all reachable', 45_000, async () => {
-    const info = await n1.control<Info>('NodeInfo');
-    return info.members.length === 3 && info.members.every((m) => m.reachable) ? true : undefined;
-  }, 200);
+  const { managers: [n1, n2, n3] } = await startThreeManagers(procs, dirs, (spec) => ({ ...spec, dispatcher: { heartbeatPeriodMs: 1_000 } }));
   const id3 = (await waitFor('m3 answers', 20_000, () => n3.control<Info>('NodeInfo').catch(() => undefined), 200)).nodeId;
   assert.equal(await certOU(n3), 'swarm-manager');
 

@@ -7,6 +7,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Cluster, ClusterSpec } from '../../src/host/api/objects.js';
 import { SWARM_MAX_MESSAGE_BYTES, TransportClient } from '../../src/host/transport/index.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -172,6 +173,32 @@ export async function startNode(
   });
   procs.push(p);
   return p.start();
+}
+
+/**
+ * Three manager processes (process executor): m1 initialises the swarm and gets its cluster spec changed by
+ * `spec` (e.g. a 1 s heartbeat), m2 and m3 join with the manager token; returns once all three are Raft members
+ * m1 has heard from recently and m3's control socket answers.
+ */
+export async function startThreeManagers(
+  procs: NodeProc[],
+  dirs: string[],
+  spec: (s: ClusterSpec) => ClusterSpec,
+): Promise<{ managers: [NodeProc, NodeProc, NodeProc]; cluster: Cluster }> {
+  const n1 = await startNode(procs, dirs, 'm1', { extraArgs: ['--executor', 'process'] });
+  await n1.waitLog(/agent started/, 30_000);
+  const cluster = await waitFor('cluster', 10_000, async () => (await n1.control<{ clusters: Cluster[] }>('ListClusters').catch(() => undefined))?.clusters[0]);
+  await n1.control('UpdateCluster', { clusterId: cluster.id, clusterVersion: cluster.meta.version, spec: spec(cluster.spec) });
+  const asManager = { addr: n1.addr, token: cluster.rootCA.joinTokens.manager };
+  const n2 = await startNode(procs, dirs, 'm2', { join: asManager, extraArgs: ['--executor', 'process'] });
+  const n3 = await startNode(procs, dirs, 'm3', { join: asManager, extraArgs: ['--executor', 'process'] });
+  type Members = { members: { reachable: boolean }[] };
+  await waitFor('3 raft members, all reachable', 45_000, async () => {
+    const info = await n1.control<Members>('NodeInfo');
+    return info.members.length === 3 && info.members.every((m) => m.reachable) ? true : undefined;
+  }, 200);
+  await waitFor('m3 answers', 20_000, () => n3.control('NodeInfo').catch(() => undefined), 200);
+  return { managers: [n1, n2, n3], cluster };
 }
 
 /**

@@ -7,7 +7,7 @@ import { createRaftCore } from '../raft/core.js';
 import { RaftNode, type RaftLogger } from '../raft/driver.js';
 import { decodeMessage, encodeMessage } from '../raft/message-codec.js';
 import { openRaftStorage, type DiskRaftStorage } from '../raft/raft-storage.js';
-import { NotLeaderError, Role, type ConfChange, type Message, type RaftConfig, type RaftId } from '../raft/types.js';
+import { MessageType, NotLeaderError, Role, type ConfChange, type Message, type RaftConfig, type RaftId } from '../raft/types.js';
 import { Store } from '../store/index.js';
 import {
   TransportClient,
@@ -190,8 +190,11 @@ export class Manager {
         },
       },
       send: (msgs) => this.send(msgs),
+      reportsSnapshotStatus: true,
       tickMs: this.o.timing.tickMs,
       snapshotInterval: this.o.snapshotInterval ?? 10_000,
+      // The cluster object's raft spec applies live, as in SwarmKit (swarmctl cluster update).
+      liveSettings: () => this.store.view((tx) => (tx.get('clusters', this.o.clusterId) ?? tx.list('clusters')[0])?.spec.raft),
       onSoftState: (s) => this.onSoftState(s.role === Role.Leader),
       onConfChange: (cc) => this.onConfChange(cc),
       onFatal: (err) => this.log.error({ err: String(err) }, 'raft stopped after a fatal error'),
@@ -277,15 +280,26 @@ export class Manager {
 
   private send(msgs: Message[]): void {
     for (const m of msgs) {
+      const snap = m.type === MessageType.Snap;
       const peer = this.book.get(m.to);
-      if (peer === undefined || peer.addr === '') continue; // unknown address: Raft retransmits later
+      if (peer === undefined || peer.addr === '') {
+        if (snap) this.raft.reportSnapshot(m.to, false);
+        continue; // unknown address: Raft retransmits later
+      }
       const c = this.client(peer.addr);
       c.sendRaftMessage(encodeMessage(m)).then(
-        () => this.lastContactMs.set(m.to, this.o.clock.now()),
+        () => {
+          this.lastContactMs.set(m.to, this.o.clock.now());
+          // The peer took the snapshot (the call returns once its Raft has it): replicate from its index.
+          if (snap) this.raft.reportSnapshot(m.to, true);
+        },
         // Lost messages are Raft's business (reachability shows it), with one exception: a member that says
         // we were removed. That happens to a manager demoted or removed while its process was down: its own
-        // log never got the conf change, so only its peers can tell it.
-        (e: unknown) => this.onPeerRefusal(m.to, e),
+        // log never got the conf change, so only its peers can tell it. A failed snapshot is re-probed at once.
+        (e: unknown) => {
+          if (snap) this.raft.reportSnapshot(m.to, false);
+          this.onPeerRefusal(m.to, e);
+        },
       );
     }
   }

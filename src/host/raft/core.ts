@@ -831,7 +831,10 @@ class Raft implements RaftCore {
 
   // ---------------------------------------------------------------- snapshots
 
-  compact(index: number, data: Uint8Array): void {
+  compact(index: number, data: Uint8Array, keepEntries = this.cfg.logEntriesForSlowFollowers): void {
+    if (!Number.isInteger(keepEntries) || keepEntries < 0) {
+      throw new InvalidArgumentError(`compact: keepEntries must be an integer >= 0 (got ${keepEntries})`);
+    }
     if (!Number.isInteger(index) || index < 1) throw new InvalidArgumentError(`compact: index must be an integer >= 1 (got ${index})`);
     if (index > this.applied) {
       throw new InvalidArgumentError(`compact: index must be <= the applied index ${this.applied} (got ${index})`);
@@ -841,7 +844,7 @@ class Raft implements RaftCore {
     const term = this.log.term(index);
     invariant(term !== undefined, `compact: term of applied index ${index} is not retained`);
     this.appSnapshot = { metadata: { index, term, conf: this.confAt(index) }, data };
-    const to = index - this.cfg.logEntriesForSlowFollowers;
+    const to = index - keepEntries;
     if (to > 0) this.log.compact(to);
     // Keep only the conf history a future snapshot may still need.
     const keepFrom = this.confHistory.findLastIndex((h) => h.index <= index);

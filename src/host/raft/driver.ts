@@ -62,10 +62,24 @@ export interface RaftNodeOptions {
   stateMachine: StateMachine;
   /** Sends messages to peers; fire and forget (Raft tolerates loss). */
   send: (msgs: Message[]) => void;
+  /**
+   * True when the transport tells the outcome of every snapshot (Snap) message it is handed through
+   * {@link RaftNode.reportSnapshot}: the leader then waits for the real outcome before probing the follower
+   * again. Unset, the driver reports each snapshot delivered as soon as it hands it to `send` (a transport that
+   * cannot tell): a large snapshot still in transit may then be sent a second time when the follower, not yet
+   * restored, refuses the next probe.
+   */
+  reportsSnapshotStatus?: boolean;
   /** Length of one Raft tick. Default 100 ms (failover under 2 s with electionTick 10). */
   tickMs?: number;
   /** Take a snapshot every this many applied entries. Default 10,000 (SwarmKit). */
   snapshotInterval?: number;
+  /**
+   * Live settings read before each snapshot decision (the cluster object's raft spec, which SwarmKit also applies
+   * without a restart): `snapshotInterval` replaces the option above, `logEntriesForSlowFollowers` the core's
+   * config at compaction. A field that is absent or not a positive integer (≥ 0 for the latter) is ignored.
+   */
+  liveSettings?: () => { snapshotInterval?: number; logEntriesForSlowFollowers?: number } | undefined;
   /** A proposal whose outcome is unknown after this long is failed. Default 10,000 ms. */
   proposalTimeoutMs?: number;
   /** Largest encoded proposal. Default 1,572,864 bytes (SwarmKit's 1.5 MiB). */
@@ -96,7 +110,8 @@ type InboxOp =
   | { kind: 'propose'; data: Uint8Array; resolve: (v: unknown) => void; reject: (e: unknown) => void }
   | { kind: 'conf'; cc: ConfChange; resolve: (v: unknown) => void; reject: (e: unknown) => void }
   | { kind: 'transfer'; to: RaftId; resolve: (v: unknown) => void; reject: (e: unknown) => void }
-  | { kind: 'campaign' };
+  | { kind: 'campaign' }
+  | { kind: 'snapshotStatus'; to: RaftId; ok: boolean };
 
 const noopLogger: RaftLogger = { info() {}, warn() {}, error() {} };
 
@@ -192,7 +207,7 @@ export class RaftNode {
     this.stopped = true;
     if (this.tickTimer !== undefined) this.o.timers.clearTimeout(this.tickTimer);
     const err = new UnavailableError('raft: node stopped');
-    for (const op of this.inbox) if (op.kind !== 'step' && op.kind !== 'campaign') op.reject(err);
+    for (const op of this.inbox) if (op.kind !== 'step' && op.kind !== 'campaign' && op.kind !== 'snapshotStatus') op.reject(err);
     this.inbox = [];
     for (const p of this.pending.values()) {
       this.o.timers.clearTimeout(p.timer);
@@ -255,6 +270,16 @@ export class RaftNode {
       this.inbox.push({ kind: 'transfer', to, resolve, reject });
       this.kick();
     }).then(() => undefined);
+  }
+
+  /**
+   * The transport's outcome of a snapshot sent to `to` (with {@link RaftNodeOptions.reportsSnapshotStatus}):
+   * `ok` once the peer took it, false when the send failed (the leader then probes again at once).
+   */
+  reportSnapshot(to: RaftId, ok: boolean): void {
+    if (this.stopped) return;
+    this.inbox.push({ kind: 'snapshotStatus', to, ok });
+    this.kick();
   }
 
   /** Campaigns at once (a lone bootstrapping member does this instead of waiting a timeout). */
@@ -343,6 +368,9 @@ export class RaftNode {
         case 'campaign':
           this.core.campaign();
           break;
+        case 'snapshotStatus':
+          this.core.reportSnapshot?.(op.to, op.ok);
+          break;
         case 'propose':
           this.queuedProposals--;
           this.track(op, () => this.core.propose(op.data));
@@ -427,9 +455,9 @@ export class RaftNode {
         if (this.stopped) break;
         if (after.length > 0) {
           this.o.send(after);
-          // Sends are fire and forget: report snapshots as delivered so the leader probes the follower
-          // again at once; if the snapshot was lost, the probe fails and the leader sends it again.
-          for (const m of after) if (m.type === MessageType.Snap) this.core.reportSnapshot?.(m.to, true);
+          // A transport that cannot tell a snapshot's outcome: report it delivered so the leader probes the
+          // follower again at once; if it was lost, the probe fails and the leader sends it again.
+          if (!this.o.reportsSnapshotStatus) for (const m of after) if (m.type === MessageType.Snap) this.core.reportSnapshot?.(m.to, true);
         }
         if (rd.snapshot !== undefined) this.applySnapshot(rd.snapshot);
         for (const e of rd.committedEntries) this.applyEntry(e);
@@ -473,6 +501,7 @@ export class RaftNode {
     this.appliedIndex = snap.metadata.index;
     this.appliedTerm = snap.metadata.term;
     this.snapshotIndex = snap.metadata.index;
+    this.log.info('raft snapshot restored', { index: snap.metadata.index, term: snap.metadata.term, bytes: snap.data.length });
     // Proposals at or below the snapshot index can no longer be matched to their entries.
     for (const [index, p] of this.pending) {
       if (index <= snap.metadata.index) {
@@ -504,7 +533,12 @@ export class RaftNode {
   }
 
   private async maybeSnapshot(): Promise<void> {
-    if (this.appliedIndex - this.snapshotIndex < this.o.snapshotInterval) return;
+    const live = this.o.liveSettings?.();
+    const li = live?.snapshotInterval;
+    const interval = Number.isSafeInteger(li) && li! > 0 ? li! : this.o.snapshotInterval;
+    if (this.appliedIndex - this.snapshotIndex < interval) return;
+    const lk = live?.logEntriesForSlowFollowers;
+    const keep = Number.isSafeInteger(lk) && lk! >= 0 ? lk : undefined;
     const st = this.core.status();
     const data = this.o.stateMachine.snapshot();
     const snap: Snapshot = {
@@ -516,7 +550,7 @@ export class RaftNode {
       data,
     };
     await this.o.storage.saveSnapshot(snap);
-    this.core.compact(this.appliedIndex, data);
+    this.core.compact(this.appliedIndex, data, keep);
     this.snapshotIndex = this.appliedIndex;
     this.log.info('raft snapshot taken', { index: this.appliedIndex, bytes: data.length });
   }

@@ -217,9 +217,10 @@ export interface RaftCore {
   advance(): void;
   /**
    * Records that the application took a snapshot at `index` (<= applied) with `data`, and compacts the log
-   * up to `index - logEntriesForSlowFollowers`. The core keeps `data` to send to lagging followers.
+   * up to `index - keepEntries` (default: the config's logEntriesForSlowFollowers). The core keeps `data` to
+   * send to lagging followers.
    */
-  compact(index: number, data: Uint8Array): void;
+  compact(index: number, data: Uint8Array, keepEntries?: number): void;
   /** Current role, term, leader, commit and applied indexes, and membership (for status and tests). */
   status(): RaftStatus;
   /** Ids of peers the leader heard from within the last election timeout (self included). Leader only. */
