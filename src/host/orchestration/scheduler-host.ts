@@ -93,6 +93,11 @@ export class SchedulerHost {
   private readonly nodeVersion = new Map<string, number>();
   private timer: TimerHandle | undefined;
   private firstChangeAtMs = 0;
+  private lastChangeAtMs = 0;
+  /** When the armed timer fires, ms (clock time). */
+  private timerAtMs = 0;
+  /** A change since the timer was armed moved the due time later: when it fires, it re-arms instead. */
+  private postponed = false;
   private active = false;
   private again = false;
   private idle: (() => void)[] = [];
@@ -185,18 +190,42 @@ export class SchedulerHost {
 
   /**
    * Arms the debounced pass: `debounceMs` after this change, but no later than `maxLatencyMs` after the first;
-   * at once (the next timer turn) when `eagerPassTasks` or more tasks wait.
+   * at once (the next timer turn) when `eagerPassTasks` or more tasks wait. The timer is re-armed lazily: a
+   * change only records its time, and a timer that fires early re-arms itself for the quiet period (a 10,000-task
+   * create would otherwise clear and set a timer 10,000 times).
    */
   kick(): void {
     if (!this.o.isRunning() || this.queued.size === 0) return;
     const now = this.o.clock.now();
     if (this.timer === undefined) this.firstChangeAtMs = now;
-    else this.o.timers.clearTimeout(this.timer);
-    const at = this.queued.size >= this.eagerPassTasks ? now : Math.min(now + this.debounceMs, this.firstChangeAtMs + this.maxLatencyMs);
+    this.lastChangeAtMs = now;
+    const at = this.dueAtMs();
+    if (this.timer !== undefined) {
+      if (at > this.timerAtMs) this.postponed = true; // the armed timer fires first and waits on
+      if (at >= this.timerAtMs) return;
+      this.o.timers.clearTimeout(this.timer);
+    }
+    this.arm(at, now);
+  }
+
+  /** When the pass is due, from the recorded changes (see {@link kick}). */
+  private dueAtMs(): number {
+    if (this.queued.size >= this.eagerPassTasks) return this.lastChangeAtMs;
+    return Math.min(this.lastChangeAtMs + this.debounceMs, this.firstChangeAtMs + this.maxLatencyMs);
+  }
+
+  private arm(atMs: number, nowMs: number): void {
+    this.timerAtMs = atMs;
+    this.postponed = false;
     this.timer = this.o.timers.setTimeout(() => {
       this.timer = undefined;
+      const now = this.o.clock.now();
+      if (this.postponed && this.queued.size > 0 && this.dueAtMs() > now) {
+        this.arm(this.dueAtMs(), now); // changes came in since the timer was set: wait for the quiet period
+        return;
+      }
       void this.run();
-    }, Math.max(0, at - now));
+    }, Math.max(0, atMs - nowMs));
   }
 
   /** Cancels the pending pass timer; resolves once a pass in progress has finished. */
