@@ -399,21 +399,24 @@ export class Agent {
     entry.ready = (async () => {
       const db = this.db!;
       let rec = db.get(task.id);
-      if (!rec) {
-        rec = { task, status: task.status };
-        await db.put(rec);
-      } else if (rec.task.desiredState < task.desiredState) {
-        await db.put({ ...rec, task });
-      }
       let controller: Controller;
       let status: TaskStatus;
-      try {
-        ({ controller, status } = await resumeTask(this.o.executor, rec, this.o.timers));
-      } catch (err) {
-        // A temporary failure to re-attach: drive a fresh controller (its calls are idempotent).
-        this.o.logger.warn({ taskId: task.id, err: String(err) }, 'agent: recover failed; using a fresh controller');
-        controller = this.o.executor.controller(rec.task);
+      if (!rec) {
+        // A new task: nothing to re-attach to (what resumeTask would decide too, without its extra turns).
+        rec = { task, status: task.status };
+        await db.put(rec);
+        controller = this.o.executor.controller(task);
         status = rec.status;
+      } else {
+        if (rec.task.desiredState < task.desiredState) await db.put({ ...rec, task });
+        try {
+          ({ controller, status } = await resumeTask(this.o.executor, rec, this.o.timers));
+        } catch (err) {
+          // A temporary failure to re-attach: drive a fresh controller (its calls are idempotent).
+          this.o.logger.warn({ taskId: task.id, err: String(err) }, 'agent: recover failed; using a fresh controller');
+          controller = this.o.executor.controller(rec.task);
+          status = rec.status;
+        }
       }
       if (status !== rec.status) {
         await db.updateStatus(task.id, status);
@@ -462,13 +465,11 @@ export class Agent {
   // ------------------------------------------------------------------ status reports
 
   private onStatus(taskId: string, status: TaskStatus, handle: TaskHandle): void {
-    const db = this.db!;
-    db.updateStatus(taskId, status, handle).then(
-      () => {
-        if (this.tasks.has(taskId)) this.queueReport(taskId, status);
-      },
-      (err: unknown) => this.o.logger.error({ taskId, err: String(err) }, 'agent: task db write failed'),
-    );
+    // Reported only once durable (the callback runs after the write carrying it is synced).
+    this.db!.updateStatusThen(taskId, status, handle, (err) => {
+      if (err !== undefined) this.o.logger.error({ taskId, err: String(err) }, 'agent: task db write failed');
+      else if (this.tasks.has(taskId)) this.queueReport(taskId, status);
+    });
   }
 
   private queueReport(taskId: string, status: TaskStatus): void {

@@ -76,9 +76,16 @@ type JournalOp =
   | { q: number; id: string; status: TaskStatus; handle?: TaskHandle }
   | { q: number; del: string };
 
-interface Waiter {
-  resolve: () => void;
-  reject: (err: Error) => void;
+/** Told once the write carrying a change is durable (no argument) or failed (the error). */
+type Waiter = (err?: Error) => void;
+
+/** A Waiter that settles a promise. */
+function promised(): { promise: Promise<void>; waiter: Waiter } {
+  let waiter!: Waiter;
+  const promise = new Promise<void>((resolve, reject) => {
+    waiter = (err) => (err === undefined ? resolve() : reject(err));
+  });
+  return { promise, waiter };
 }
 
 /**
@@ -227,17 +234,33 @@ export class TaskDb {
    * given, like {@link TaskDb.put}.
    */
   updateStatus(taskId: string, status: TaskStatus, handle?: TaskHandle): Promise<void> {
+    if (!this.records.has(taskId)) return Promise.resolve();
+    const { promise, waiter } = promised();
+    this.updateStatusThen(taskId, status, handle, waiter);
+    return promise;
+  }
+
+  /**
+   * {@link TaskDb.updateStatus} with a callback instead of a promise (the agent's path: one closure per status
+   * rather than a promise and its reactions): `done()` once durable, `done(err)` if the write failed. For an
+   * unknown id, `done()` is called at once.
+   */
+  updateStatusThen(taskId: string, status: TaskStatus, handle: TaskHandle | undefined, done: (err?: Error) => void): void {
     const r = this.records.get(taskId);
-    if (!r) return Promise.resolve();
+    if (!r) {
+      done();
+      return;
+    }
     r.status = status;
     if (handle) r.handle = handle;
     const op: JournalOp = r.handle ? { q: ++this.seq, id: taskId, status, handle: r.handle } : { q: ++this.seq, id: taskId, status };
     const prev = this.latest.get(taskId);
     if (prev !== undefined && prev.op !== undefined && 'status' in prev.op) {
       prev.op = op;
-      return new Promise<void>((resolve, reject) => prev.waiters.push({ resolve, reject }));
+      prev.waiters.push(done);
+      return;
     }
-    return this.enqueue(taskId, op);
+    this.push(taskId, op, done);
   }
 
   /** Forgets a task (after its controller was removed). Durable on resolve. */
@@ -279,12 +302,16 @@ export class TaskDb {
   }
 
   private enqueue(taskId: string | undefined, op: JournalOp | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const e: QueuedChange = { taskId, op, waiters: [{ resolve, reject }] };
-      this.queue.push(e);
-      if (taskId !== undefined) this.latest.set(taskId, e);
-      this.kick();
-    });
+    const { promise, waiter } = promised();
+    this.push(taskId, op, waiter);
+    return promise;
+  }
+
+  private push(taskId: string | undefined, op: JournalOp | undefined, waiter: Waiter): void {
+    const e: QueuedChange = { taskId, op, waiters: [waiter] };
+    this.queue.push(e);
+    if (taskId !== undefined) this.latest.set(taskId, e);
+    this.kick();
   }
 
   /**
@@ -319,15 +346,14 @@ export class TaskDb {
     this.queue = this.queue.slice(n);
     for (const e of group) if (e.taskId !== undefined && this.latest.get(e.taskId) === e) this.latest.delete(e.taskId);
     try {
-      const payload = Buffer.from(text, 'utf8');
+      const payloadBytes = Buffer.byteLength(text, 'utf8');
       const journalBytes = this.journal?.size() ?? 0;
-      if (this.mustCompact || (journalBytes + payload.length > this.limits.compactJournalBytes && journalBytes + payload.length > 4 * this.snapshotBytes)) {
+      if (this.mustCompact || (journalBytes + payloadBytes > this.limits.compactJournalBytes && journalBytes + payloadBytes > 4 * this.snapshotBytes)) {
         // The snapshot holds the in-memory table, which already includes every queued change.
         await this.compact();
-      } else if (payload.length > 0) {
+      } else if (payloadBytes > 0) {
         const j = this.journal ?? (this.journal = await this.fs.openAppend(this.journalPath));
-        const header = Buffer.from(`${crc32(payload).toString(16).padStart(8, '0')} ${payload.length}\n`, 'latin1');
-        await j.append(Buffer.concat([header, payload]));
+        await j.append(frame(text, payloadBytes));
         await j.sync();
         this.stats.appends++;
         this.stats.lines += group.filter((e) => e.op !== undefined).length;
@@ -335,10 +361,10 @@ export class TaskDb {
     } catch (err) {
       this.mustCompact = true;
       const e = err instanceof Error ? err : new Error(String(err));
-      for (const g of group) for (const w of g.waiters) w.reject(e);
+      for (const g of group) for (const w of g.waiters) w(e);
       return;
     }
-    for (const g of group) for (const w of g.waiters) w.resolve();
+    for (const g of group) for (const w of g.waiters) w();
   }
 
   /**
@@ -378,6 +404,20 @@ async function readOptional(fs: Fs, path: string): Promise<Uint8Array | undefine
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/**
+ * One journal frame in one Buffer: the header `<crc32 8 hex> <payloadBytes>\n`, then `text` (UTF-8,
+ * `payloadBytes` long). The payload is encoded once, in place, and its checksum taken there.
+ */
+function frame(text: string, payloadBytes: number): Buffer {
+  const len = String(payloadBytes);
+  const headerBytes = 8 + 1 + len.length + 1;
+  const buf = Buffer.allocUnsafe(headerBytes + payloadBytes);
+  buf.write(text, headerBytes, 'utf8');
+  const crc = crc32(buf.subarray(headerBytes)).toString(16).padStart(8, '0');
+  buf.write(`${crc} ${len}\n`, 0, 'latin1');
+  return buf;
 }
 
 /** Most bytes of a frame header (`<8 hex> <decimal length>\n`). */

@@ -8,7 +8,7 @@ import { TaskState } from '../api/objects.js';
 import type { Task, TaskStatus } from '../api/objects.js';
 import { withDeadline, type Timers, type TimerHandle } from '../env/index.js';
 import { isFatal } from './executor.js';
-import type { Controller, TaskHandle } from './executor.js';
+import type { Controller, ExitResult, TaskHandle } from './executor.js';
 import { DEFAULT_BACKOFF, applyOutcome, isTerminal, nextAction } from './task-machine.js';
 import type { BackoffConfig, ControllerOp, MachineState, Outcome, StatusChange } from './task-machine.js';
 
@@ -40,7 +40,10 @@ export interface TaskRunnerOptions {
   task: Task;
   controller: Controller;
   timers: Timers;
-  /** Called on every status change (persist it, then report it); `handle` lets a restarted agent recover. */
+  /**
+   * Called on every status change (persist it, then report it); `handle` lets a restarted agent recover. The
+   * status object is the runner's own, never changed afterwards: keep it as is, do not mutate it.
+   */
   onStatus: (status: TaskStatus, handle: TaskHandle) => void;
   /** Status to resume from (after recovery); defaults to `task.status`. */
   initialStatus?: TaskStatus;
@@ -50,11 +53,17 @@ export interface TaskRunnerOptions {
   onError?: (op: ControllerOp, err: unknown, willRetry: boolean) => void;
 }
 
-/** The cancel flag of a controller call that takes no AbortSignal: `aborted` is read after the call. */
+/**
+ * The cancel flag of one controller call: `aborted` is read after the call; `cancel` is how a `wait` in
+ * progress is given up (its ExitWatch's cancel, or its AbortController's abort), set by the call itself.
+ */
 class CallFlag {
-  readonly signal = { aborted: false };
+  aborted = false;
+  cancel: (() => void) | undefined = undefined;
   abort(): void {
-    this.signal.aborted = true;
+    if (this.aborted) return;
+    this.aborted = true;
+    this.cancel?.();
   }
 }
 
@@ -68,8 +77,8 @@ export class TaskRunner {
   private current: TaskStatus;
   private removed = false;
   private stopped = false;
-  /** Aborts the controller call in progress: an AbortController only for `wait` (the one call that takes a signal). */
-  private callAbort: { abort(): void } | undefined;
+  /** Aborts the controller call in progress (only a `wait` is actually interrupted; see CallFlag). */
+  private callAbort: CallFlag | undefined;
   private currentOp: ControllerOp | undefined;
   private wake: (() => void) | undefined;
   private attempt = 0;
@@ -77,7 +86,7 @@ export class TaskRunner {
   constructor(private readonly opts: TaskRunnerOptions) {
     this.controller = opts.controller;
     this.timers = opts.timers;
-    this.limits = { ...DEFAULT_RUNNER_LIMITS, ...opts.limits };
+    this.limits = opts.limits === undefined ? DEFAULT_RUNNER_LIMITS : { ...DEFAULT_RUNNER_LIMITS, ...opts.limits };
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.desired = opts.task.desiredState;
     this.current = { ...(opts.initialStatus ?? opts.task.status) };
@@ -127,19 +136,19 @@ export class TaskRunner {
         continue;
       }
       const op = action.op;
-      // Only `wait` takes a signal; the other calls get a plain flag (an AbortController per call is costly).
-      const ac = op === 'wait' ? new AbortController() : new CallFlag();
-      this.callAbort = ac;
+      // A plain flag per call; only a `wait` makes a way to interrupt it (an AbortController per call is costly).
+      const flag = new CallFlag();
+      this.callAbort = flag;
       this.currentOp = op;
       let outcome: Outcome;
       try {
-        outcome = await this.call(op, ac.signal);
+        outcome = await this.call(op, flag);
       } finally {
         this.callAbort = undefined;
         this.currentOp = undefined;
       }
       if (this.stopped) break;
-      if (ac.signal.aborted && outcome.kind !== 'exited' && outcome.kind !== 'ok') continue; // desired changed under a wait
+      if (flag.aborted && outcome.kind !== 'exited' && outcome.kind !== 'ok') continue; // desired changed under a wait
       // Decide with the desired state as it is now: an exit that races a stop request is the shutdown.
       const decision = applyOutcome({ ...state, desired: this.desired }, op, outcome, this.attempt, this.backoff);
       if (outcome.kind === 'temporary' || outcome.kind === 'fatal') {
@@ -159,7 +168,7 @@ export class TaskRunner {
     }
   }
 
-  private async call(op: ControllerOp, signal: AbortSignal | { readonly aborted: boolean }): Promise<Outcome> {
+  private async call(op: ControllerOp, flag: CallFlag): Promise<Outcome> {
     const c = this.controller;
     try {
       switch (op) {
@@ -170,7 +179,7 @@ export class TaskRunner {
           await this.bounded(c.start(), this.limits.startTimeoutMs, op);
           return { kind: 'ok' };
         case 'wait':
-          return { kind: 'exited', exit: await c.wait(signal instanceof AbortSignal ? signal : undefined) };
+          return { kind: 'exited', exit: await this.waitExit(flag) };
         case 'shutdown': {
           const grace = this.graceMs();
           await this.bounded(c.shutdown(grace), grace + this.limits.shutdownExtraMs, op);
@@ -182,9 +191,22 @@ export class TaskRunner {
       }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      if (signal.aborted) return { kind: 'temporary', message: 'aborted' };
+      if (flag.aborted) return { kind: 'temporary', message: 'aborted' };
       return isFatal(err) ? { kind: 'fatal', message } : { kind: 'temporary', message };
     }
+  }
+
+  /** The controller's wait, interruptible through `flag`: its ExitWatch when it has one, else an AbortSignal. */
+  private waitExit(flag: CallFlag): Promise<ExitResult> {
+    const c = this.controller;
+    if (c.watchExit !== undefined) {
+      const w = c.watchExit();
+      flag.cancel = w.cancel;
+      return w.exit;
+    }
+    const ac = new AbortController();
+    flag.cancel = () => ac.abort();
+    return c.wait(ac.signal);
   }
 
   private graceMs(): number {
@@ -201,7 +223,8 @@ export class TaskRunner {
   private async fillContainer(): Promise<void> {
     try {
       const info = await this.bounded(this.controller.inspect(), this.limits.inspectTimeoutMs, 'inspect');
-      this.current.container = { containerId: info.containerId ?? '', pid: info.pid ?? 0, exitCode: 0 };
+      // A new object, not a change of the last one: statuses handed to onStatus are never mutated afterwards.
+      this.current = { ...this.current, container: { containerId: info.containerId ?? '', pid: info.pid ?? 0, exitCode: 0 } };
     } catch {
       // The pid/container id are informative only; the status is reported without them.
     }
@@ -219,7 +242,8 @@ export class TaskRunner {
       appliedAt: 0,
     };
     this.current = next;
-    this.opts.onStatus({ ...next, container: { ...next.container! } }, this.controller.handle());
+    // Handed over as is (no copy): the runner never mutates a status once emitted (fillContainer makes a new one).
+    this.opts.onStatus(next, this.controller.handle());
   }
 
   /** Waits for `ms` (or, when undefined, indefinitely) or until a desired-state change or stop. */

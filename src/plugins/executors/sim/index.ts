@@ -23,6 +23,7 @@ import { ExecutorFatalError, ExecutorTemporaryError, abortError, taskName } from
 import type {
   Controller,
   ControllerInspect,
+  ExitWatch,
   Executor,
   ExitResult,
   NodeDescriptionPart,
@@ -117,13 +118,32 @@ export interface SimExecutorOptions {
 const PREFIX = 'swarmhost.sim.';
 const ENV_PREFIX = 'SWARMHOST_SIM_';
 
+/** The settings' env variable prefixes (`SWARMHOST_SIM_RUN_MS=`...), computed once rather than per lookup. */
+const ENV_KEYS = new Map<string, string>(
+  ['run-ms', 'fail-after-ms', 'exit-code', 'prepare-error', 'start-error', 'temporary-errors', 'ignore-stop'].map((k) => [
+    k,
+    ENV_PREFIX + k.toUpperCase().replace(/-/g, '_') + '=',
+  ]),
+);
+
 function readSetting(task: Task, key: string): string | undefined {
   const c = task.spec?.container;
   const fromLabel = c?.labels?.[PREFIX + key];
   if (fromLabel !== undefined) return fromLabel;
-  const envKey = ENV_PREFIX + key.toUpperCase().replace(/-/g, '_') + '=';
+  const envKey = ENV_KEYS.get(key)!;
   for (const e of c?.env ?? []) if (e.startsWith(envKey)) return e.slice(envKey.length);
   return undefined;
+}
+
+/** True when the task's labels or env carry any sim setting (most tasks carry none: one scan, not one per key). */
+function hasSettings(task: Task): boolean {
+  const c = task.spec?.container;
+  if (c === undefined) return false;
+  const labels = c.labels;
+  if (labels !== undefined) for (const k in labels) if (k.startsWith(PREFIX)) return true;
+  const env = c.env;
+  if (env !== undefined) for (const e of env) if (e.startsWith(ENV_PREFIX)) return true;
+  return false;
 }
 
 function readMs(task: Task, key: string): number | undefined {
@@ -136,6 +156,7 @@ function readMs(task: Task, key: string): number | undefined {
 
 /** Parses the sim behaviour of a task from its labels/env; a malformed value is an InvalidArgumentError naming it. */
 export function simBehaviour(task: Task): SimBehaviour {
+  if (!hasSettings(task)) return { exitCode: 0, temporaryErrors: 0, ignoreStop: false };
   const failAfter = readMs(task, 'fail-after-ms');
   const run = readMs(task, 'run-ms');
   const codeText = readSetting(task, 'exit-code');
@@ -275,6 +296,25 @@ class SimController implements Controller {
       p.waiters.add(onExit);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  watchExit(): ExitWatch {
+    const p = this.proc();
+    if (!p) return { exit: Promise.reject(new ExecutorFatalError(`sim executor: task ${this.task.id} does not exist`)), cancel: () => undefined };
+    if (p.exit) return { exit: Promise.resolve({ ...p.exit }), cancel: () => undefined };
+    let reject!: (err: Error) => void;
+    let onExit!: (r: ExitResult) => void;
+    const exit = new Promise<ExitResult>((res, rej) => {
+      reject = rej;
+      onExit = (r) => res({ ...r });
+    });
+    p.waiters.add(onExit);
+    return {
+      exit,
+      cancel: () => {
+        if (p.waiters.delete(onExit)) reject(abortError());
+      },
+    };
   }
 
   async shutdown(graceMs: number): Promise<void> {
