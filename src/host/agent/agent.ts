@@ -22,8 +22,8 @@ import type { Fs } from '../env/fs.js';
 import { Backoff } from '../transport/backoff.js';
 import type { AssignmentsMessage, SessionMessage, WeightedPeer } from '../transport/messages.js';
 import type { DispatcherClient } from './dispatcher-client.js';
-import type { Controller, Executor, TaskHandle } from './executor.js';
-import { TaskDb } from './task-db.js';
+import type { Controller, Executor } from './executor.js';
+import { TaskDb, type TaskDbDone } from './task-db.js';
 import { resumeTask } from './task-recovery.js';
 import { DEFAULT_STOP_GRACE_MS, TaskRunner } from './task-runner.js';
 
@@ -104,6 +104,8 @@ interface TaskEntry {
   ready: Promise<void>;
   /** Set when a teardown started: a late creation must not start the runner. */
   tornDown: boolean;
+  /** Told when a status of this task is durable (made once per task; see TaskDb.updateStatusThen). */
+  durable: TaskDbDone;
 }
 
 /** Ends a session on purpose (description changed): not a failure, no failover. */
@@ -394,7 +396,18 @@ export class Agent {
 
   /** Creates the runner of a task: resumed from its record when there is one, else fresh. */
   private createEntry(task: Task): void {
-    const entry: TaskEntry = { task, runner: undefined, controller: undefined, ready: Promise.resolve(), tornDown: false };
+    const taskId = task.id;
+    const entry: TaskEntry = {
+      task,
+      runner: undefined,
+      controller: undefined,
+      ready: Promise.resolve(),
+      tornDown: false,
+      durable: (err, written) => {
+        if (err !== undefined) this.o.logger.error({ taskId, err: String(err) }, 'agent: task db write failed');
+        else if (written !== undefined && this.tasks.has(taskId)) this.queueReport(taskId, written);
+      },
+    };
     this.tasks.set(task.id, entry);
     entry.ready = (async () => {
       const db = this.db!;
@@ -432,7 +445,7 @@ export class Agent {
         controller,
         timers: this.o.timers,
         initialStatus: status,
-        onStatus: (s, h) => this.onStatus(task.id, s, h),
+        onStatus: (s, h) => this.db!.updateStatusThen(taskId, s, h, entry.durable), // reported once durable
         onError: (op, err, willRetry) => this.o.logger.warn({ taskId: task.id, op, err: String(err), willRetry }, 'agent: controller call failed'),
       });
       entry.controller = controller;
@@ -463,14 +476,6 @@ export class Agent {
   }
 
   // ------------------------------------------------------------------ status reports
-
-  private onStatus(taskId: string, status: TaskStatus, handle: TaskHandle): void {
-    // Reported only once durable (the callback runs after the write carrying it is synced).
-    this.db!.updateStatusThen(taskId, status, handle, (err) => {
-      if (err !== undefined) this.o.logger.error({ taskId, err: String(err) }, 'agent: task db write failed');
-      else if (this.tasks.has(taskId)) this.queueReport(taskId, status);
-    });
-  }
 
   private queueReport(taskId: string, status: TaskStatus): void {
     const prev = this.pendingReports.get(taskId);

@@ -76,8 +76,12 @@ type JournalOp =
   | { q: number; id: string; status: TaskStatus; handle?: TaskHandle }
   | { q: number; del: string };
 
-/** Told once the write carrying a change is durable (no argument) or failed (the error). */
-type Waiter = (err?: Error) => void;
+/**
+ * Told once the write carrying a change is durable (`err` undefined) or failed (the error). `written`: for a
+ * status change, the status that write carried (the task's newest, which may be newer than the caller's).
+ */
+export type TaskDbDone = (err: Error | undefined, written: TaskStatus | undefined) => void;
+type Waiter = TaskDbDone;
 
 /** A Waiter that settles a promise. */
 function promised(): { promise: Promise<void>; waiter: Waiter } {
@@ -241,25 +245,31 @@ export class TaskDb {
   }
 
   /**
-   * {@link TaskDb.updateStatus} with a callback instead of a promise (the agent's path: one closure per status
-   * rather than a promise and its reactions): `done()` once durable, `done(err)` if the write failed. For an
-   * unknown id, `done()` is called at once.
+   * {@link TaskDb.updateStatus} with a callback instead of a promise (the agent's path: one callback per task,
+   * made once, rather than a promise and its reactions per status): `done(undefined, written)` once durable,
+   * with the status that write carried (this one or a newer one of the same task that replaced it while
+   * queued); `done(err)` if the write failed. The same `done` given for changes that end up in one write is
+   * called once. For an unknown id, `done(undefined, undefined)` at once.
    */
-  updateStatusThen(taskId: string, status: TaskStatus, handle: TaskHandle | undefined, done: (err?: Error) => void): void {
+  updateStatusThen(taskId: string, status: TaskStatus, handle: TaskHandle | undefined, done: TaskDbDone): void {
     const r = this.records.get(taskId);
     if (!r) {
-      done();
+      done(undefined, undefined);
       return;
     }
     r.status = status;
     if (handle) r.handle = handle;
-    const op: JournalOp = r.handle ? { q: ++this.seq, id: taskId, status, handle: r.handle } : { q: ++this.seq, id: taskId, status };
     const prev = this.latest.get(taskId);
     if (prev !== undefined && prev.op !== undefined && 'status' in prev.op) {
-      prev.op = op;
-      prev.waiters.push(done);
+      // Not serialised yet: the queued op (ours, never shared) takes the newest status in place.
+      prev.op.q = ++this.seq;
+      prev.op.status = status;
+      if (r.handle) prev.op.handle = r.handle;
+      // The same callback given again for the same write is called once (with the newest status).
+      if (!prev.waiters.includes(done)) prev.waiters.push(done);
       return;
     }
+    const op: JournalOp = r.handle ? { q: ++this.seq, id: taskId, status, handle: r.handle } : { q: ++this.seq, id: taskId, status };
     this.push(taskId, op, done);
   }
 
@@ -332,21 +342,26 @@ export class TaskDb {
 
   /** One group commit: the queued changes (up to maxGroupBytes) as one frame, one append + fdatasync; or a compaction. */
   private async writeGroup(): Promise<void> {
-    let text = '';
+    const lines: string[] = [];
+    let chars = 0;
     let n = 0;
-    for (; n < this.queue.length; n++) {
-      const op = this.queue[n]!.op;
+    const queue = this.queue;
+    for (; n < queue.length; n++) {
+      const op = queue[n]!.op;
       if (op === undefined) continue;
-      const line = `${JSON.stringify(op)}\n`;
-      // String length bounds the UTF-8 size from below; the exact size is checked on the encoded frame.
-      if (text.length > 0 && text.length + line.length > this.limits.maxGroupBytes) break;
-      text += line;
+      const line = JSON.stringify(op);
+      // String length bounds the UTF-8 size from below.
+      if (chars > 0 && chars + line.length + 1 > this.limits.maxGroupBytes) break;
+      lines.push(line);
+      chars += line.length + 1;
     }
-    const group = this.queue.slice(0, n);
-    this.queue = this.queue.slice(n);
+    const group = n === queue.length ? queue : queue.slice(0, n);
+    this.queue = n === queue.length ? [] : queue.slice(n);
     for (const e of group) if (e.taskId !== undefined && this.latest.get(e.taskId) === e) this.latest.delete(e.taskId);
     try {
-      const payloadBytes = Buffer.byteLength(text, 'utf8');
+      // One flat string (join), encoded once into the frame; the frame adds the last line's '\n'.
+      const text = lines.join('\n');
+      const payloadBytes = lines.length === 0 ? 0 : Buffer.byteLength(text, 'utf8') + 1;
       const journalBytes = this.journal?.size() ?? 0;
       if (this.mustCompact || (journalBytes + payloadBytes > this.limits.compactJournalBytes && journalBytes + payloadBytes > 4 * this.snapshotBytes)) {
         // The snapshot holds the in-memory table, which already includes every queued change.
@@ -361,10 +376,13 @@ export class TaskDb {
     } catch (err) {
       this.mustCompact = true;
       const e = err instanceof Error ? err : new Error(String(err));
-      for (const g of group) for (const w of g.waiters) w(e);
+      for (const g of group) for (const w of g.waiters) w(e, undefined);
       return;
     }
-    for (const g of group) for (const w of g.waiters) w();
+    for (const g of group) {
+      const written = g.op !== undefined && 'status' in g.op ? g.op.status : undefined;
+      for (const w of g.waiters) w(undefined, written);
+    }
   }
 
   /**
@@ -407,14 +425,15 @@ async function readOptional(fs: Fs, path: string): Promise<Uint8Array | undefine
 }
 
 /**
- * One journal frame in one Buffer: the header `<crc32 8 hex> <payloadBytes>\n`, then `text` (UTF-8,
- * `payloadBytes` long). The payload is encoded once, in place, and its checksum taken there.
+ * One journal frame in one Buffer: the header `<crc32 8 hex> <payloadBytes>\n`, then `lines` (UTF-8) and a
+ * final '\n', `payloadBytes` in all. The payload is encoded once, in place, and its checksum taken there.
  */
-function frame(text: string, payloadBytes: number): Buffer {
+function frame(lines: string, payloadBytes: number): Buffer {
   const len = String(payloadBytes);
   const headerBytes = 8 + 1 + len.length + 1;
   const buf = Buffer.allocUnsafe(headerBytes + payloadBytes);
-  buf.write(text, headerBytes, 'utf8');
+  buf.write(lines, headerBytes, 'utf8');
+  buf[headerBytes + payloadBytes - 1] = 0x0a;
   const crc = crc32(buf.subarray(headerBytes)).toString(16).padStart(8, '0');
   buf.write(`${crc} ${len}\n`, 0, 'latin1');
   return buf;

@@ -67,6 +67,16 @@ class CallFlag {
   }
 }
 
+/** The outcome of a call that succeeded (shared: outcomes are read, never changed). */
+const OK: Outcome = Object.freeze({ kind: 'ok' });
+
+/** The outcome of a failed call: fatal when the executor says so, else temporary (retried). */
+function failure(err: unknown, flag: CallFlag): Outcome {
+  if (flag.aborted) return { kind: 'temporary', message: 'aborted' };
+  const message = err instanceof Error ? err.message : String(err);
+  return isFatal(err) ? { kind: 'fatal', message } : { kind: 'temporary', message };
+}
+
 /** Runs one task. Create, call {@link TaskRunner.run}, feed desired-state changes, {@link TaskRunner.stop} to detach. */
 export class TaskRunner {
   private readonly controller: Controller;
@@ -141,8 +151,12 @@ export class TaskRunner {
       this.callAbort = flag;
       this.currentOp = op;
       let outcome: Outcome;
+      // The call's promise is awaited here, not in a helper async function: one await per call, no extra frame.
       try {
-        outcome = await this.call(op, flag);
+        const exit = await this.call(op, flag);
+        outcome = exit === undefined ? OK : { kind: 'exited', exit };
+      } catch (err) {
+        outcome = failure(err, flag);
       } finally {
         this.callAbort = undefined;
         this.currentOp = undefined;
@@ -150,7 +164,8 @@ export class TaskRunner {
       if (this.stopped) break;
       if (flag.aborted && outcome.kind !== 'exited' && outcome.kind !== 'ok') continue; // desired changed under a wait
       // Decide with the desired state as it is now: an exit that races a stop request is the shutdown.
-      const decision = applyOutcome({ ...state, desired: this.desired }, op, outcome, this.attempt, this.backoff);
+      state.desired = this.desired; // `state` is this iteration's own object; the machine keeps nothing of it
+      const decision = applyOutcome(state, op, outcome, this.attempt, this.backoff);
       if (outcome.kind === 'temporary' || outcome.kind === 'fatal') {
         this.opts.onError?.(op, new Error(outcome.message), decision.retryAfterMs !== undefined);
       }
@@ -162,37 +177,37 @@ export class TaskRunner {
       this.attempt = 0;
       if (decision.removed) this.removed = true;
       if (decision.status) {
-        if (decision.status.state === TaskState.RUNNING) await this.fillContainer();
-        this.emit(decision.status);
+        if (decision.status.state === TaskState.RUNNING) {
+          // The pid/container id for the RUNNING status; informative only: without them it is reported as is.
+          try {
+            const info = await this.bounded(this.controller.inspect(), this.limits.inspectTimeoutMs, 'inspect');
+            this.emit(decision.status, { containerId: info.containerId ?? '', pid: info.pid ?? 0, exitCode: 0 });
+            continue;
+          } catch {
+            // reported without them, below
+          }
+        }
+        this.emit(decision.status, undefined);
       }
     }
   }
 
-  private async call(op: ControllerOp, flag: CallFlag): Promise<Outcome> {
+  /** Starts controller call `op`; the promise gives the exit for `wait`, nothing for the others. May throw. */
+  private call(op: ControllerOp, flag: CallFlag): Promise<ExitResult | void> {
     const c = this.controller;
-    try {
-      switch (op) {
-        case 'prepare':
-          await this.bounded(c.prepare(), this.limits.prepareTimeoutMs, op);
-          return { kind: 'ok' };
-        case 'start':
-          await this.bounded(c.start(), this.limits.startTimeoutMs, op);
-          return { kind: 'ok' };
-        case 'wait':
-          return { kind: 'exited', exit: await this.waitExit(flag) };
-        case 'shutdown': {
-          const grace = this.graceMs();
-          await this.bounded(c.shutdown(grace), grace + this.limits.shutdownExtraMs, op);
-          return { kind: 'ok' };
-        }
-        case 'remove':
-          await this.bounded(c.remove(), this.limits.removeTimeoutMs, op);
-          return { kind: 'ok' };
+    switch (op) {
+      case 'prepare':
+        return this.bounded(c.prepare(), this.limits.prepareTimeoutMs, op);
+      case 'start':
+        return this.bounded(c.start(), this.limits.startTimeoutMs, op);
+      case 'wait':
+        return this.waitExit(flag);
+      case 'shutdown': {
+        const grace = this.graceMs();
+        return this.bounded(c.shutdown(grace), grace + this.limits.shutdownExtraMs, op);
       }
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (flag.aborted) return { kind: 'temporary', message: 'aborted' };
-      return isFatal(err) ? { kind: 'fatal', message } : { kind: 'temporary', message };
+      case 'remove':
+        return this.bounded(c.remove(), this.limits.removeTimeoutMs, op);
     }
   }
 
@@ -220,18 +235,8 @@ export class TaskRunner {
     return withDeadline(this.timers, p, ms, () => new Error(`executor: ${op} did not finish within ${ms} ms`));
   }
 
-  private async fillContainer(): Promise<void> {
-    try {
-      const info = await this.bounded(this.controller.inspect(), this.limits.inspectTimeoutMs, 'inspect');
-      // A new object, not a change of the last one: statuses handed to onStatus are never mutated afterwards.
-      this.current = { ...this.current, container: { containerId: info.containerId ?? '', pid: info.pid ?? 0, exitCode: 0 } };
-    } catch {
-      // The pid/container id are informative only; the status is reported without them.
-    }
-  }
-
-  private emit(change: StatusChange): void {
-    const container = this.current.container ?? { containerId: '', pid: 0, exitCode: 0 };
+  /** Reports `change`; `container` (from inspect) replaces the last status's container info when given. */
+  private emit(change: StatusChange, container: TaskStatus['container'] = this.current.container ?? { containerId: '', pid: 0, exitCode: 0 }): void {
     const next: TaskStatus = {
       timestamp: this.timers.now(),
       state: change.state,
@@ -242,7 +247,7 @@ export class TaskRunner {
       appliedAt: 0,
     };
     this.current = next;
-    // Handed over as is (no copy): the runner never mutates a status once emitted (fillContainer makes a new one).
+    // Handed over as is (no copy): the runner never mutates a status once emitted.
     this.opts.onStatus(next, this.controller.handle());
   }
 

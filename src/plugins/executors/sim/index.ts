@@ -224,6 +224,7 @@ class SimController implements Controller {
   /** Every sim call settles after its configured simulated delay: no runner timeouts needed. */
   readonly selfBounded = true;
   private readonly engine: SimEngine;
+  private lastHandle: TaskHandle | undefined;
 
   constructor(
     private readonly ex: SimExecutor,
@@ -245,8 +246,10 @@ class SimController implements Controller {
     } catch (err) {
       throw new ExecutorFatalError((err as Error).message);
     }
-    await this.ex.delay(this.ex.delays.prepareMs);
-    if (this.proc()) return;
+    if (this.ex.delays.prepareMs > 0) {
+      await this.ex.delay(this.ex.delays.prepareMs);
+      if (this.proc()) return;
+    }
     const calls = this.engine.prepareCalls;
     const n = calls.get(this.task.id) ?? 0;
     calls.set(this.task.id, n + 1);
@@ -269,8 +272,10 @@ class SimController implements Controller {
     if (!p) throw new ExecutorFatalError(`sim executor: task ${this.task.id} was not prepared`);
     if (p.phase !== 'created') return;
     if (p.behaviour.startError !== undefined) throw new ExecutorFatalError(p.behaviour.startError);
-    await this.ex.delay(this.ex.delays.startMs);
-    if (p.phase !== 'created') return;
+    if (this.ex.delays.startMs > 0) {
+      await this.ex.delay(this.ex.delays.startMs);
+      if (p.phase !== 'created') return;
+    }
     p.phase = 'running';
     p.pid = this.engine.allocPid();
     if (p.behaviour.runMs !== undefined) {
@@ -352,6 +357,10 @@ class SimController implements Controller {
   }
 
   handle(): TaskHandle {
-    return { executor: 'sim', taskId: this.task.id, data: { pid: this.proc()?.pid ?? 0 } };
+    const pid = this.proc()?.pid ?? 0;
+    // The same object while the pid is the same (handles are kept as given, never mutated): the runner asks
+    // for it with every status.
+    if (this.lastHandle?.data.pid !== pid) this.lastHandle = { executor: 'sim', taskId: this.task.id, data: { pid } };
+    return this.lastHandle;
   }
 }
