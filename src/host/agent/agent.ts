@@ -356,6 +356,8 @@ export class Agent {
 
   private async applyAssignments(m: AssignmentsMessage): Promise<void> {
     const updates: Task[] = [];
+    /** Per update, the assignment's JSON when it holds the task alone: the task table journals that text as is. */
+    const sources: (string | undefined)[] = [];
     const removes: string[] = [];
     for (const c of m.changes) {
       let parsed: { task?: Task };
@@ -366,23 +368,27 @@ export class Agent {
       }
       if (!parsed.task || typeof parsed.task.id !== 'string') continue; // secrets/configs/volumes: not handled by this agent yet
       if (c.action === 'REMOVE') removes.push(parsed.task.id);
-      else updates.push(parsed.task);
+      else {
+        updates.push(parsed.task);
+        sources.push(Object.keys(parsed).length === 1 ? c.assignmentJson : undefined);
+      }
     }
     const teardowns: Promise<void>[] = [];
     if (m.type === 'COMPLETE') {
       const keep = new Set(updates.map((t) => t.id));
       for (const id of [...this.tasks.keys()]) if (!keep.has(id)) teardowns.push(this.teardown(id));
     }
-    for (const t of updates) this.applyTask(t);
+    for (let i = 0; i < updates.length; i++) this.applyTask(updates[i]!, sources[i]);
     for (const id of removes) teardowns.push(this.teardown(id));
     // Teardowns run in the background (a stop may take the task's grace period); the stream goes on.
     for (const p of teardowns) p.catch((err: unknown) => this.o.logger.error({ err: String(err) }, 'agent: teardown failed'));
   }
 
-  private applyTask(task: Task): void {
+  /** `source`: the JSON text `{"task": …}` the task was parsed from, when it holds nothing else (see TaskDb.put). */
+  private applyTask(task: Task, source: string | undefined): void {
     const e = this.tasks.get(task.id);
     if (!e) {
-      this.createEntry(task);
+      this.createEntry(task, source);
       return;
     }
     if (e.tornDown) return;
@@ -390,12 +396,12 @@ export class Agent {
     e.runner?.setDesired(task.desiredState);
     const rec = this.db!.get(task.id);
     if (rec && rec.task.desiredState !== task.desiredState) {
-      void this.db!.put({ ...rec, task }).catch((err: unknown) => this.o.logger.error({ err: String(err) }, 'agent: task db write failed'));
+      void this.db!.put({ ...rec, task }, source).catch((err: unknown) => this.o.logger.error({ err: String(err) }, 'agent: task db write failed'));
     }
   }
 
   /** Creates the runner of a task: resumed from its record when there is one, else fresh. */
-  private createEntry(task: Task): void {
+  private createEntry(task: Task, source?: string): void {
     const taskId = task.id;
     const entry: TaskEntry = {
       task,
@@ -417,11 +423,11 @@ export class Agent {
       if (!rec) {
         // A new task: nothing to re-attach to (what resumeTask would decide too, without its extra turns).
         rec = { task, status: task.status };
-        await db.put(rec);
+        await db.put(rec, source);
         controller = this.o.executor.controller(task);
         status = rec.status;
       } else {
-        if (rec.task.desiredState < task.desiredState) await db.put({ ...rec, task });
+        if (rec.task.desiredState < task.desiredState) await db.put({ ...rec, task }, source);
         try {
           ({ controller, status } = await resumeTask(this.o.executor, rec, this.o.timers));
         } catch (err) {

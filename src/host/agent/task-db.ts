@@ -70,11 +70,24 @@ interface SnapshotShape {
   tasks: TaskRecord[];
 }
 
-/** One journal line's JSON: a put (whole record), a status update, or a delete. */
+/**
+ * One journal line's JSON: a put (whole record), a status update, or a delete. A put whose task came with its
+ * source text is written as `{q, status, handle?, src}`, `src` being that text verbatim (an object whose member
+ * `task` is the task: the assignment it was parsed from), so the task is not serialised a second time; replay
+ * parses the same text, so it reads back the same task. (In memory, the queued put carries the text in `src`.)
+ */
 type JournalOp =
-  | { q: number; put: TaskRecord }
+  | { q: number; put: TaskRecord; src?: string }
   | { q: number; id: string; status: TaskStatus; handle?: TaskHandle }
   | { q: number; del: string };
+
+/** A put as read back from a journal line written with its source text. */
+interface SourcedPut {
+  q: number;
+  status: TaskStatus;
+  handle?: TaskHandle;
+  src: { task: TaskRecord['task'] };
+}
 
 /**
  * Told once the write carrying a change is durable (`err` undefined) or failed (the error). `written`: for a
@@ -200,8 +213,12 @@ export class TaskDb {
     }
   }
 
-  private applyOp(op: JournalOp): void {
-    if ('put' in op) this.records.set(op.put.task.id, op.put);
+  private applyOp(op: JournalOp | SourcedPut): void {
+    if ('src' in op && !('put' in op)) {
+      const r: TaskRecord = { task: op.src.task, status: op.status };
+      if (op.handle) r.handle = op.handle;
+      this.records.set(r.task.id, r);
+    } else if ('put' in op) this.records.set(op.put.task.id, op.put);
     else if ('del' in op) this.records.delete(op.del);
     else {
       const r = this.records.get(op.id);
@@ -224,11 +241,14 @@ export class TaskDb {
   /**
    * Inserts or replaces a record; the returned promise resolves once it is on disk. The table keeps the
    * record's task, status and handle objects as given (no deep copy): callers must not mutate them afterwards.
+   * `sourceJson`, optional: the JSON text the task was parsed from, an object whose member `task` is exactly
+   * `record.task` (the agent passes the assignment's text): the journal embeds it verbatim instead of
+   * serialising the task again (see JournalOp).
    */
-  put(record: TaskRecord): Promise<void> {
+  put(record: TaskRecord, sourceJson?: string): Promise<void> {
     const r: TaskRecord = { ...record };
     this.records.set(r.task.id, r);
-    return this.enqueue(r.task.id, { q: ++this.seq, put: r });
+    return this.enqueue(r.task.id, sourceJson === undefined ? { q: ++this.seq, put: r } : { q: ++this.seq, put: r, src: sourceJson });
   }
 
   /**
@@ -343,32 +363,30 @@ export class TaskDb {
   /** One group commit: the queued changes (up to maxGroupBytes) as one frame, one append + fdatasync; or a compaction. */
   private async writeGroup(): Promise<void> {
     const lines: string[] = [];
-    let chars = 0;
+    let payloadBytes = 0;
     let n = 0;
     const queue = this.queue;
     for (; n < queue.length; n++) {
       const op = queue[n]!.op;
       if (op === undefined) continue;
-      const line = JSON.stringify(op);
-      // String length bounds the UTF-8 size from below.
-      if (chars > 0 && chars + line.length + 1 > this.limits.maxGroupBytes) break;
+      const line = journalLine(op);
+      const bytes = Buffer.byteLength(line, 'utf8') + 1;
+      if (payloadBytes > 0 && payloadBytes + bytes > this.limits.maxGroupBytes) break;
       lines.push(line);
-      chars += line.length + 1;
+      payloadBytes += bytes;
     }
     const group = n === queue.length ? queue : queue.slice(0, n);
     this.queue = n === queue.length ? [] : queue.slice(n);
     for (const e of group) if (e.taskId !== undefined && this.latest.get(e.taskId) === e) this.latest.delete(e.taskId);
     try {
-      // One flat string (join), encoded once into the frame; the frame adds the last line's '\n'.
-      const text = lines.join('\n');
-      const payloadBytes = lines.length === 0 ? 0 : Buffer.byteLength(text, 'utf8') + 1;
+
       const journalBytes = this.journal?.size() ?? 0;
       if (this.mustCompact || (journalBytes + payloadBytes > this.limits.compactJournalBytes && journalBytes + payloadBytes > 4 * this.snapshotBytes)) {
         // The snapshot holds the in-memory table, which already includes every queued change.
         await this.compact();
       } else if (payloadBytes > 0) {
         const j = this.journal ?? (this.journal = await this.fs.openAppend(this.journalPath));
-        await j.append(frame(text, payloadBytes));
+        await j.append(frame(lines, payloadBytes));
         await j.sync();
         this.stats.appends++;
         this.stats.lines += group.filter((e) => e.op !== undefined).length;
@@ -424,16 +442,27 @@ async function readOptional(fs: Fs, path: string): Promise<Uint8Array | undefine
   }
 }
 
+/** The journal line (JSON, no newline) of a queued change; a put with its source text embeds it verbatim. */
+function journalLine(op: JournalOp): string {
+  if (!('src' in op) || op.src === undefined) return JSON.stringify(op);
+  const { status, handle } = op.put;
+  const h = handle === undefined ? '' : `,"handle":${JSON.stringify(handle)}`;
+  return `{"q":${op.q},"status":${JSON.stringify(status)}${h},"src":${op.src}}`;
+}
+
 /**
- * One journal frame in one Buffer: the header `<crc32 8 hex> <payloadBytes>\n`, then `lines` (UTF-8) and a
- * final '\n', `payloadBytes` in all. The payload is encoded once, in place, and its checksum taken there.
+ * One journal frame in one Buffer: the header `<crc32 8 hex> <payloadBytes>\n`, then each line (UTF-8) with
+ * its '\n', `payloadBytes` in all. The payload is encoded once, in place, and its checksum taken there.
  */
-function frame(lines: string, payloadBytes: number): Buffer {
+function frame(lines: readonly string[], payloadBytes: number): Buffer {
   const len = String(payloadBytes);
   const headerBytes = 8 + 1 + len.length + 1;
   const buf = Buffer.allocUnsafe(headerBytes + payloadBytes);
-  buf.write(lines, headerBytes, 'utf8');
-  buf[headerBytes + payloadBytes - 1] = 0x0a;
+  let at = headerBytes;
+  for (const line of lines) {
+    at += buf.write(line, at, 'utf8');
+    buf[at++] = 0x0a;
+  }
   const crc = crc32(buf.subarray(headerBytes)).toString(16).padStart(8, '0');
   buf.write(`${crc} ${len}\n`, 0, 'latin1');
   return buf;
@@ -446,7 +475,7 @@ const MAX_HEADER_BYTES = 32;
  * Reads the frame at `at`: its changes and where the next frame starts; 'torn' when it is the incomplete or
  * damaged last write (nothing valid can follow it), 'corrupt' when it is damaged and more data follows.
  */
-function readFrame(bytes: Uint8Array, at: number): { ops: JournalOp[]; end: number } | 'torn' | 'corrupt' {
+function readFrame(bytes: Uint8Array, at: number): { ops: (JournalOp | SourcedPut)[]; end: number } | 'torn' | 'corrupt' {
   const rest = bytes.length - at;
   const nl = bytes.subarray(at, at + Math.min(rest, MAX_HEADER_BYTES)).indexOf(0x0a);
   // A bad frame is a torn write only if it reaches the end of the file (or all that follows is zeros, which
@@ -460,12 +489,13 @@ function readFrame(bytes: Uint8Array, at: number): { ops: JournalOp[]; end: numb
   if (end > bytes.length) return 'torn';
   const payload = bytes.subarray(start, end);
   if (crc32(payload) !== Number.parseInt(m[1]!, 16)) return tornOr(end);
-  const ops: JournalOp[] = [];
+  const ops: (JournalOp | SourcedPut)[] = [];
   try {
     for (const line of decoder.decode(payload).split('\n')) {
       if (line === '') continue;
-      const op = JSON.parse(line) as JournalOp;
+      const op = JSON.parse(line) as JournalOp | SourcedPut;
       if (typeof op !== 'object' || op === null || typeof op.q !== 'number') return tornOr(end);
+      if ('src' in op && !('put' in op) && typeof (op as SourcedPut).src?.task?.id !== 'string') return tornOr(end);
       ops.push(op);
     }
   } catch {
