@@ -362,17 +362,23 @@ export class TaskDb {
 
   /** One group commit: the queued changes (up to maxGroupBytes) as one frame, one append + fdatasync; or a compaction. */
   private async writeGroup(): Promise<void> {
-    const lines: string[] = [];
+    // Each line as pieces (a sourced put: its head, then the source text as is, then '}\n'), written one after
+    // the other into the frame: no piece is copied into a bigger string first.
+    const pieces: string[] = [];
     let payloadBytes = 0;
     let n = 0;
     const queue = this.queue;
     for (; n < queue.length; n++) {
       const op = queue[n]!.op;
       if (op === undefined) continue;
-      const line = journalLine(op);
-      const bytes = Buffer.byteLength(line, 'utf8') + 1;
-      if (payloadBytes > 0 && payloadBytes + bytes > this.limits.maxGroupBytes) break;
-      lines.push(line);
+      const from = pieces.length;
+      journalLine(op, pieces);
+      let bytes = 0;
+      for (let i = from; i < pieces.length; i++) bytes += Buffer.byteLength(pieces[i]!, 'utf8');
+      if (payloadBytes > 0 && payloadBytes + bytes > this.limits.maxGroupBytes) {
+        pieces.length = from;
+        break;
+      }
       payloadBytes += bytes;
     }
     const group = n === queue.length ? queue : queue.slice(0, n);
@@ -386,7 +392,7 @@ export class TaskDb {
         await this.compact();
       } else if (payloadBytes > 0) {
         const j = this.journal ?? (this.journal = await this.fs.openAppend(this.journalPath));
-        await j.append(frame(lines, payloadBytes));
+        await j.append(frame(pieces, payloadBytes));
         await j.sync();
         this.stats.appends++;
         this.stats.lines += group.filter((e) => e.op !== undefined).length;
@@ -442,27 +448,30 @@ async function readOptional(fs: Fs, path: string): Promise<Uint8Array | undefine
   }
 }
 
-/** The journal line (JSON, no newline) of a queued change; a put with its source text embeds it verbatim. */
-function journalLine(op: JournalOp): string {
-  if (!('src' in op) || op.src === undefined) return JSON.stringify(op);
+/**
+ * Appends the journal line of a queued change to `out`, as pieces whose concatenation is the line and its
+ * '\n'; a put with its source text embeds that text verbatim, as a piece of its own.
+ */
+function journalLine(op: JournalOp, out: string[]): void {
+  if (!('src' in op) || op.src === undefined) {
+    out.push(JSON.stringify(op), '\n');
+    return;
+  }
   const { status, handle } = op.put;
   const h = handle === undefined ? '' : `,"handle":${JSON.stringify(handle)}`;
-  return `{"q":${op.q},"status":${JSON.stringify(status)}${h},"src":${op.src}}`;
+  out.push(`{"q":${op.q},"status":${JSON.stringify(status)}${h},"src":`, op.src, '}\n');
 }
 
 /**
- * One journal frame in one Buffer: the header `<crc32 8 hex> <payloadBytes>\n`, then each line (UTF-8) with
- * its '\n', `payloadBytes` in all. The payload is encoded once, in place, and its checksum taken there.
+ * One journal frame in one Buffer: the header `<crc32 8 hex> <payloadBytes>\n`, then the pieces (UTF-8),
+ * `payloadBytes` in all. The payload is encoded once, in place, and its checksum taken there.
  */
-function frame(lines: readonly string[], payloadBytes: number): Buffer {
+function frame(pieces: readonly string[], payloadBytes: number): Buffer {
   const len = String(payloadBytes);
   const headerBytes = 8 + 1 + len.length + 1;
   const buf = Buffer.allocUnsafe(headerBytes + payloadBytes);
   let at = headerBytes;
-  for (const line of lines) {
-    at += buf.write(line, at, 'utf8');
-    buf[at++] = 0x0a;
-  }
+  for (const piece of pieces) at += buf.write(piece, at, 'utf8');
   const crc = crc32(buf.subarray(headerBytes)).toString(16).padStart(8, '0');
   buf.write(`${crc} ${len}\n`, 0, 'latin1');
   return buf;

@@ -59,11 +59,11 @@ export interface TaskRunnerOptions {
  */
 class CallFlag {
   aborted = false;
-  cancel: (() => void) | undefined = undefined;
+  cancel: { cancel(): void } | undefined = undefined;
   abort(): void {
     if (this.aborted) return;
     this.aborted = true;
-    this.cancel?.();
+    this.cancel?.cancel();
   }
 }
 
@@ -216,11 +216,11 @@ export class TaskRunner {
     const c = this.controller;
     if (c.watchExit !== undefined) {
       const w = c.watchExit();
-      flag.cancel = w.cancel;
+      flag.cancel = w; // the watch itself: its cancel() method, no closure
       return w.exit;
     }
     const ac = new AbortController();
-    flag.cancel = () => ac.abort();
+    flag.cancel = { cancel: () => ac.abort() };
     return c.wait(ac.signal);
   }
 

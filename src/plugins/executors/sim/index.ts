@@ -57,7 +57,8 @@ interface SimProc {
   pid: number;
   exit?: ExitResult;
   exitTimer?: TimerHandle;
-  waiters: Set<(r: ExitResult) => void>;
+  /** Told once at exit: wait()'s callbacks and watchExit()'s watches. */
+  waiters: Set<((r: ExitResult) => void) | SimExitWatch>;
 }
 
 /**
@@ -99,7 +100,10 @@ export class SimEngine {
     p.exit = r;
     const ws = [...p.waiters];
     p.waiters.clear();
-    for (const w of ws) w(r);
+    for (const w of ws) {
+      if (typeof w === 'function') w(r);
+      else w.exited(r);
+    }
   }
 }
 
@@ -220,6 +224,30 @@ export class SimExecutor implements Executor {
   }
 }
 
+/** A watch on a sim process's exit: one object (no closures of its own) registered with the process. */
+class SimExitWatch implements ExitWatch {
+  readonly exit: Promise<ExitResult>;
+  private resolve!: (r: ExitResult) => void;
+  private reject!: (err: Error) => void;
+
+  constructor(private readonly p: SimProc) {
+    this.exit = new Promise<ExitResult>((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
+    p.waiters.add(this);
+  }
+
+  /** Called by the engine when the process exits. */
+  exited(r: ExitResult): void {
+    this.resolve({ ...r });
+  }
+
+  cancel(): void {
+    if (this.p.waiters.delete(this)) this.reject(abortError());
+  }
+}
+
 class SimController implements Controller {
   /** Every sim call settles after its configured simulated delay: no runner timeouts needed. */
   readonly selfBounded = true;
@@ -307,19 +335,7 @@ class SimController implements Controller {
     const p = this.proc();
     if (!p) return { exit: Promise.reject(new ExecutorFatalError(`sim executor: task ${this.task.id} does not exist`)), cancel: () => undefined };
     if (p.exit) return { exit: Promise.resolve({ ...p.exit }), cancel: () => undefined };
-    let reject!: (err: Error) => void;
-    let onExit!: (r: ExitResult) => void;
-    const exit = new Promise<ExitResult>((res, rej) => {
-      reject = rej;
-      onExit = (r) => res({ ...r });
-    });
-    p.waiters.add(onExit);
-    return {
-      exit,
-      cancel: () => {
-        if (p.waiters.delete(onExit)) reject(abortError());
-      },
-    };
+    return new SimExitWatch(p);
   }
 
   async shutdown(graceMs: number): Promise<void> {
