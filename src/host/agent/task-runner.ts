@@ -134,8 +134,12 @@ export class TaskRunner {
 
   /** Drives the task until {@link TaskRunner.stop}. Never rejects: controller errors become statuses or retries. */
   async run(): Promise<void> {
+    // One machine-state object for the whole run, refreshed each step: the pure machine keeps nothing of it.
+    const state: MachineState = { desired: this.desired, observed: this.current.state, removed: this.removed };
     while (!this.stopped) {
-      const state: MachineState = { desired: this.desired, observed: this.current.state, removed: this.removed };
+      state.desired = this.desired;
+      state.observed = this.current.state;
+      state.removed = this.removed;
       const action = nextAction(state);
       if (action.kind === 'report') {
         this.emit(action.status);
@@ -164,7 +168,7 @@ export class TaskRunner {
       if (this.stopped) break;
       if (flag.aborted && outcome.kind !== 'exited' && outcome.kind !== 'ok') continue; // desired changed under a wait
       // Decide with the desired state as it is now: an exit that races a stop request is the shutdown.
-      state.desired = this.desired; // `state` is this iteration's own object; the machine keeps nothing of it
+      state.desired = this.desired;
       const decision = applyOutcome(state, op, outcome, this.attempt, this.backoff);
       if (outcome.kind === 'temporary' || outcome.kind === 'fatal') {
         this.opts.onError?.(op, new Error(outcome.message), decision.retryAfterMs !== undefined);
