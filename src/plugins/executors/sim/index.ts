@@ -280,10 +280,11 @@ class SimController implements Controller {
     }
     const calls = this.engine.prepareCalls;
     const n = calls.get(this.task.id) ?? 0;
-    calls.set(this.task.id, n + 1);
+    // Counted only while a failure is configured (a task that prepares at once leaves no entry to delete).
+    if (n < behaviour.temporaryErrors || behaviour.prepareError !== undefined) calls.set(this.task.id, n + 1);
     if (n < behaviour.temporaryErrors) throw new ExecutorTemporaryError(`sim executor: temporary prepare failure ${n + 1} of ${behaviour.temporaryErrors}`);
     if (behaviour.prepareError !== undefined) throw new ExecutorFatalError(behaviour.prepareError);
-    calls.delete(this.task.id);
+    if (n > 0) calls.delete(this.task.id);
     p = {
       taskId: this.task.id,
       name: taskName(this.task),
