@@ -335,23 +335,46 @@ export class Agent {
       const streamAc = new AbortController();
       const onAbort = (): void => streamAc.abort();
       signal.addEventListener('abort', onAbort, { once: true });
+      // Each message is read and applied in a frame of its own (nextAssignments), so the loop keeps no reference
+      // to the last message while it waits for the next one (a COMPLETE set can be megabytes).
+      const it = client.assignments({ sessionId }, streamAc.signal)[Symbol.asyncIterator]();
+      let ended = false;
       try {
-        for await (const m of client.assignments({ sessionId }, streamAc.signal)) {
-          if (m.type === 'INCREMENTAL' && m.appliesTo !== last) {
+        for (;;) {
+          const step = await this.nextAssignments(it, last);
+          if (step.kind === 'done') {
+            ended = true;
+            break;
+          }
+          if (step.kind === 'gap') {
             gap = true; // a message went missing: reopen the stream to get a fresh COMPLETE set
             break;
           }
-          last = m.resultsIn;
-          await this.applyAssignments(m);
+          last = step.resultsIn;
         }
       } finally {
         signal.removeEventListener('abort', onAbort);
         streamAc.abort();
+        // As `for await` does when it leaves a stream early; the stream is aborted just above anyway.
+        if (!ended) await it.return?.().catch(() => undefined);
       }
       if (signal.aborted) return;
       if (!gap) throw new Error('assignments stream ended');
       this.o.logger.warn({ sessionId }, 'agent: gap in the assignments stream; reopening');
     }
+  }
+
+  /** Reads the next assignments message and applies it, unless it shows a gap after `last` (its `resultsIn`). */
+  private async nextAssignments(
+    it: AsyncIterator<AssignmentsMessage>,
+    last: string,
+  ): Promise<{ kind: 'done' } | { kind: 'gap' } | { kind: 'applied'; resultsIn: string }> {
+    const r = await it.next();
+    if (r.done === true) return { kind: 'done' };
+    const m = r.value;
+    if (m.type === 'INCREMENTAL' && m.appliesTo !== last) return { kind: 'gap' };
+    await this.applyAssignments(m);
+    return { kind: 'applied', resultsIn: m.resultsIn };
   }
 
   private async applyAssignments(m: AssignmentsMessage): Promise<void> {
@@ -415,50 +438,56 @@ export class Agent {
       },
     };
     this.tasks.set(task.id, entry);
-    entry.ready = (async () => {
-      const db = this.db!;
-      let rec = db.get(task.id);
-      let controller: Controller;
-      let status: TaskStatus;
-      if (!rec) {
-        // A new task: nothing to re-attach to (what resumeTask would decide too, without its extra turns).
-        rec = { task, status: task.status };
-        await db.put(rec, source);
-        controller = this.o.executor.controller(task);
+    // A method, not a closure here: the closures above (kept as long as the task) must not share a context
+    // with `source`, or every task would keep its assignment's text alive.
+    entry.ready = this.startEntry(entry, task, source).catch((err: unknown) => this.o.logger.error({ taskId, err: String(err) }, 'agent: could not start task'));
+  }
+
+  /** Persists a new task's record (or raises a known one's desired state), then makes and starts its runner. */
+  private async startEntry(entry: TaskEntry, task: Task, source: string | undefined): Promise<void> {
+    const taskId = task.id;
+    const db = this.db!;
+    let rec = db.get(task.id);
+    let controller: Controller;
+    let status: TaskStatus;
+    if (!rec) {
+      // A new task: nothing to re-attach to (what resumeTask would decide too, without its extra turns).
+      rec = { task, status: task.status };
+      await db.put(rec, source);
+      controller = this.o.executor.controller(task);
+      status = rec.status;
+    } else {
+      if (rec.task.desiredState < task.desiredState) await db.put({ ...rec, task }, source);
+      try {
+        ({ controller, status } = await resumeTask(this.o.executor, rec, this.o.timers));
+      } catch (err) {
+        // A temporary failure to re-attach: drive a fresh controller (its calls are idempotent).
+        this.o.logger.warn({ taskId: task.id, err: String(err) }, 'agent: recover failed; using a fresh controller');
+        controller = this.o.executor.controller(rec.task);
         status = rec.status;
-      } else {
-        if (rec.task.desiredState < task.desiredState) await db.put({ ...rec, task }, source);
-        try {
-          ({ controller, status } = await resumeTask(this.o.executor, rec, this.o.timers));
-        } catch (err) {
-          // A temporary failure to re-attach: drive a fresh controller (its calls are idempotent).
-          this.o.logger.warn({ taskId: task.id, err: String(err) }, 'agent: recover failed; using a fresh controller');
-          controller = this.o.executor.controller(rec.task);
-          status = rec.status;
-        }
       }
-      if (status !== rec.status) {
-        await db.updateStatus(task.id, status);
-        this.queueReport(task.id, status);
-      }
-      if (entry.tornDown) {
-        entry.controller = controller;
-        return;
-      }
-      const runTask = entry.task.desiredState >= rec.task.desiredState ? entry.task : rec.task;
-      const runner = new TaskRunner({
-        task: runTask,
-        controller,
-        timers: this.o.timers,
-        initialStatus: status,
-        onStatus: (s, h) => this.db!.updateStatusThen(taskId, s, h, entry.durable), // reported once durable
-        onError: (op, err, willRetry) => this.o.logger.warn({ taskId: task.id, op, err: String(err), willRetry }, 'agent: controller call failed'),
-      });
+    }
+    if (status !== rec.status) {
+      await db.updateStatus(task.id, status);
+      this.queueReport(task.id, status);
+    }
+    if (entry.tornDown) {
       entry.controller = controller;
-      entry.runner = runner;
-      runner.setDesired(entry.task.desiredState);
-      void runner.run();
-    })().catch((err: unknown) => this.o.logger.error({ taskId: task.id, err: String(err) }, 'agent: could not start task'));
+      return;
+    }
+    const runTask = entry.task.desiredState >= rec.task.desiredState ? entry.task : rec.task;
+    const runner = new TaskRunner({
+      task: runTask,
+      controller,
+      timers: this.o.timers,
+      initialStatus: status,
+      onStatus: (s, h) => this.db!.updateStatusThen(taskId, s, h, entry.durable), // reported once durable
+      onError: (op, err, willRetry) => this.o.logger.warn({ taskId: task.id, op, err: String(err), willRetry }, 'agent: controller call failed'),
+    });
+    entry.controller = controller;
+    entry.runner = runner;
+    runner.setDesired(entry.task.desiredState);
+    void runner.run();
   }
 
   /** Stops driving a task, stops and removes its process/container, forgets its record. */
