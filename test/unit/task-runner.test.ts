@@ -295,3 +295,76 @@ test('a controller call that exceeds its bound counts as a temporary error and i
   await done;
   assert.deepEqual(controller.calls, ['prepare', 'prepare', 'start', 'wait']);
 });
+
+test('a controller without watchExit has its wait cancelled through the AbortSignal when the task is stopped', async () => {
+  const timers = new SimTimers(0);
+  const ex = new SimExecutor({ timers, delays: { stopMs: 10 } });
+  const task = makeTask();
+  const sim = ex.controller(task);
+  const signals: AbortSignal[] = [];
+  // The sim controller minus watchExit: what a real executor offers (wait takes a signal).
+  const controller = {
+    selfBounded: true,
+    prepare: () => sim.prepare(),
+    start: () => sim.start(),
+    wait: (signal?: AbortSignal) => {
+      if (signal) signals.push(signal);
+      return sim.wait(signal);
+    },
+    shutdown: (graceMs: number) => sim.shutdown(graceMs),
+    terminate: () => sim.terminate(),
+    remove: () => sim.remove(),
+    inspect: () => sim.inspect(),
+    handle: () => sim.handle(),
+  };
+  const seen: TaskStatus[] = [];
+  const runner = new TaskRunner({ task, controller, timers, onStatus: (s) => seen.push(s) });
+  const done = runner.run();
+  await settle();
+  assert.equal(S[seen.at(-1)!.state], 'RUNNING');
+  assert.equal(signals.length, 1);
+  assert.equal(signals[0]!.aborted, false);
+  runner.setDesired(S.SHUTDOWN);
+  assert.equal(signals[0]!.aborted, true, 'the pending wait is aborted at once');
+  await settle();
+  timers.advance(10);
+  await settle();
+  assert.deepEqual([S[seen.at(-1)!.state], seen.at(-1)!.message], ['SHUTDOWN', 'shutdown']);
+  runner.stop();
+  await done;
+});
+
+test('the sim exit watch resolves with the exit, and a cancelled one rejects with an AbortError and is released', async () => {
+  const timers = new SimTimers(0);
+  const ex = new SimExecutor({ timers });
+  const task = makeTask();
+  const c = ex.controller(task);
+  await c.prepare();
+  await c.start();
+  const proc = ex.engine.procs.get(task.id)!;
+  const kept = c.watchExit!();
+  const dropped = c.watchExit!();
+  assert.equal(proc.waiters.size, 2);
+  dropped.cancel();
+  dropped.cancel(); // idempotent
+  await assert.rejects(dropped.exit, (err: Error) => err.name === 'AbortError');
+  assert.equal(proc.waiters.size, 1, 'a cancelled watch no longer waits on the process');
+  ex.engine.kill(task.id, 137, 'killed');
+  assert.deepEqual(await kept.exit, { exitCode: 137, message: 'killed' });
+  kept.cancel(); // after the exit: no effect
+  assert.deepEqual(await c.watchExit!().exit, { exitCode: 137, message: 'killed' }, 'a watch of an exited task settles at once');
+});
+
+test('statuses handed to onStatus are never changed afterwards (the runner makes a new object per status)', async () => {
+  const h = harness(makeTask());
+  await settle();
+  const snapshot = JSON.stringify(h.seen);
+  assert.equal(S[h.seen.at(-1)!.state], 'RUNNING');
+  assert.ok(h.seen.at(-1)!.container!.pid >= 1000);
+  h.runner.setDesired(S.SHUTDOWN);
+  await settle();
+  assert.equal(JSON.stringify(h.seen.slice(0, 5)), snapshot);
+  assert.notEqual(h.seen[3]!.container, undefined);
+  h.runner.stop();
+  await h.done;
+});

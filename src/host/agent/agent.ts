@@ -22,8 +22,8 @@ import type { Fs } from '../env/fs.js';
 import { Backoff } from '../transport/backoff.js';
 import type { AssignmentsMessage, SessionMessage, WeightedPeer } from '../transport/messages.js';
 import type { DispatcherClient } from './dispatcher-client.js';
-import type { Controller, Executor, TaskHandle } from './executor.js';
-import { TaskDb } from './task-db.js';
+import type { Controller, Executor } from './executor.js';
+import { TaskDb, type TaskDbDone } from './task-db.js';
 import { resumeTask } from './task-recovery.js';
 import { DEFAULT_STOP_GRACE_MS, TaskRunner } from './task-runner.js';
 
@@ -104,6 +104,8 @@ interface TaskEntry {
   ready: Promise<void>;
   /** Set when a teardown started: a late creation must not start the runner. */
   tornDown: boolean;
+  /** Told when a status of this task is durable (made once per task; see TaskDb.updateStatusThen). */
+  durable: TaskDbDone;
 }
 
 /** Ends a session on purpose (description changed): not a failure, no failover. */
@@ -333,18 +335,28 @@ export class Agent {
       const streamAc = new AbortController();
       const onAbort = (): void => streamAc.abort();
       signal.addEventListener('abort', onAbort, { once: true });
+      // Each message is read and applied in a frame of its own (nextAssignments), so the loop keeps no reference
+      // to the last message while it waits for the next one (a COMPLETE set can be megabytes).
+      const it = client.assignments({ sessionId }, streamAc.signal)[Symbol.asyncIterator]();
+      let ended = false;
       try {
-        for await (const m of client.assignments({ sessionId }, streamAc.signal)) {
-          if (m.type === 'INCREMENTAL' && m.appliesTo !== last) {
+        for (;;) {
+          const step = await this.nextAssignments(it, last);
+          if (step.kind === 'done') {
+            ended = true;
+            break;
+          }
+          if (step.kind === 'gap') {
             gap = true; // a message went missing: reopen the stream to get a fresh COMPLETE set
             break;
           }
-          last = m.resultsIn;
-          await this.applyAssignments(m);
+          last = step.resultsIn;
         }
       } finally {
         signal.removeEventListener('abort', onAbort);
         streamAc.abort();
+        // As `for await` does when it leaves a stream early; the stream is aborted just above anyway.
+        if (!ended) await it.return?.().catch(() => undefined);
       }
       if (signal.aborted) return;
       if (!gap) throw new Error('assignments stream ended');
@@ -352,8 +364,23 @@ export class Agent {
     }
   }
 
+  /** Reads the next assignments message and applies it, unless it shows a gap after `last` (its `resultsIn`). */
+  private async nextAssignments(
+    it: AsyncIterator<AssignmentsMessage>,
+    last: string,
+  ): Promise<{ kind: 'done' } | { kind: 'gap' } | { kind: 'applied'; resultsIn: string }> {
+    const r = await it.next();
+    if (r.done === true) return { kind: 'done' };
+    const m = r.value;
+    if (m.type === 'INCREMENTAL' && m.appliesTo !== last) return { kind: 'gap' };
+    await this.applyAssignments(m);
+    return { kind: 'applied', resultsIn: m.resultsIn };
+  }
+
   private async applyAssignments(m: AssignmentsMessage): Promise<void> {
     const updates: Task[] = [];
+    /** Per update, the assignment's JSON when it holds the task alone: the task table journals that text as is. */
+    const sources: (string | undefined)[] = [];
     const removes: string[] = [];
     for (const c of m.changes) {
       let parsed: { task?: Task };
@@ -364,23 +391,27 @@ export class Agent {
       }
       if (!parsed.task || typeof parsed.task.id !== 'string') continue; // secrets/configs/volumes: not handled by this agent yet
       if (c.action === 'REMOVE') removes.push(parsed.task.id);
-      else updates.push(parsed.task);
+      else {
+        updates.push(parsed.task);
+        sources.push(Object.keys(parsed).length === 1 ? c.assignmentJson : undefined);
+      }
     }
     const teardowns: Promise<void>[] = [];
     if (m.type === 'COMPLETE') {
       const keep = new Set(updates.map((t) => t.id));
       for (const id of [...this.tasks.keys()]) if (!keep.has(id)) teardowns.push(this.teardown(id));
     }
-    for (const t of updates) this.applyTask(t);
+    for (let i = 0; i < updates.length; i++) this.applyTask(updates[i]!, sources[i]);
     for (const id of removes) teardowns.push(this.teardown(id));
     // Teardowns run in the background (a stop may take the task's grace period); the stream goes on.
     for (const p of teardowns) p.catch((err: unknown) => this.o.logger.error({ err: String(err) }, 'agent: teardown failed'));
   }
 
-  private applyTask(task: Task): void {
+  /** `source`: the JSON text `{"task": …}` the task was parsed from, when it holds nothing else (see TaskDb.put). */
+  private applyTask(task: Task, source: string | undefined): void {
     const e = this.tasks.get(task.id);
     if (!e) {
-      this.createEntry(task);
+      this.createEntry(task, source);
       return;
     }
     if (e.tornDown) return;
@@ -388,25 +419,45 @@ export class Agent {
     e.runner?.setDesired(task.desiredState);
     const rec = this.db!.get(task.id);
     if (rec && rec.task.desiredState !== task.desiredState) {
-      void this.db!.put({ ...rec, task }).catch((err: unknown) => this.o.logger.error({ err: String(err) }, 'agent: task db write failed'));
+      void this.db!.put({ ...rec, task }, source).catch((err: unknown) => this.o.logger.error({ err: String(err) }, 'agent: task db write failed'));
     }
   }
 
   /** Creates the runner of a task: resumed from its record when there is one, else fresh. */
-  private createEntry(task: Task): void {
-    const entry: TaskEntry = { task, runner: undefined, controller: undefined, ready: Promise.resolve(), tornDown: false };
+  private createEntry(task: Task, source?: string): void {
+    const taskId = task.id;
+    const entry: TaskEntry = {
+      task,
+      runner: undefined,
+      controller: undefined,
+      ready: Promise.resolve(),
+      tornDown: false,
+      durable: (err, written) => {
+        if (err !== undefined) this.o.logger.error({ taskId, err: String(err) }, 'agent: task db write failed');
+        else if (written !== undefined && this.tasks.has(taskId)) this.queueReport(taskId, written);
+      },
+    };
     this.tasks.set(task.id, entry);
-    entry.ready = (async () => {
-      const db = this.db!;
-      let rec = db.get(task.id);
-      if (!rec) {
-        rec = { task, status: task.status };
-        await db.put(rec);
-      } else if (rec.task.desiredState < task.desiredState) {
-        await db.put({ ...rec, task });
-      }
-      let controller: Controller;
-      let status: TaskStatus;
+    // A method, not a closure here: the closures above (kept as long as the task) must not share a context
+    // with `source`, or every task would keep its assignment's text alive.
+    entry.ready = this.startEntry(entry, task, source).catch((err: unknown) => this.o.logger.error({ taskId, err: String(err) }, 'agent: could not start task'));
+  }
+
+  /** Persists a new task's record (or raises a known one's desired state), then makes and starts its runner. */
+  private async startEntry(entry: TaskEntry, task: Task, source: string | undefined): Promise<void> {
+    const taskId = task.id;
+    const db = this.db!;
+    let rec = db.get(task.id);
+    let controller: Controller;
+    let status: TaskStatus;
+    if (!rec) {
+      // A new task: nothing to re-attach to (what resumeTask would decide too, without its extra turns).
+      rec = { task, status: task.status };
+      await db.put(rec, source);
+      controller = this.o.executor.controller(task);
+      status = rec.status;
+    } else {
+      if (rec.task.desiredState < task.desiredState) await db.put({ ...rec, task }, source);
       try {
         ({ controller, status } = await resumeTask(this.o.executor, rec, this.o.timers));
       } catch (err) {
@@ -415,28 +466,28 @@ export class Agent {
         controller = this.o.executor.controller(rec.task);
         status = rec.status;
       }
-      if (status !== rec.status) {
-        await db.updateStatus(task.id, status);
-        this.queueReport(task.id, status);
-      }
-      if (entry.tornDown) {
-        entry.controller = controller;
-        return;
-      }
-      const runTask = entry.task.desiredState >= rec.task.desiredState ? entry.task : rec.task;
-      const runner = new TaskRunner({
-        task: runTask,
-        controller,
-        timers: this.o.timers,
-        initialStatus: status,
-        onStatus: (s, h) => this.onStatus(task.id, s, h),
-        onError: (op, err, willRetry) => this.o.logger.warn({ taskId: task.id, op, err: String(err), willRetry }, 'agent: controller call failed'),
-      });
+    }
+    if (status !== rec.status) {
+      await db.updateStatus(task.id, status);
+      this.queueReport(task.id, status);
+    }
+    if (entry.tornDown) {
       entry.controller = controller;
-      entry.runner = runner;
-      runner.setDesired(entry.task.desiredState);
-      void runner.run();
-    })().catch((err: unknown) => this.o.logger.error({ taskId: task.id, err: String(err) }, 'agent: could not start task'));
+      return;
+    }
+    const runTask = entry.task.desiredState >= rec.task.desiredState ? entry.task : rec.task;
+    const runner = new TaskRunner({
+      task: runTask,
+      controller,
+      timers: this.o.timers,
+      initialStatus: status,
+      onStatus: (s, h) => this.db!.updateStatusThen(taskId, s, h, entry.durable), // reported once durable
+      onError: (op, err, willRetry) => this.o.logger.warn({ taskId: task.id, op, err: String(err), willRetry }, 'agent: controller call failed'),
+    });
+    entry.controller = controller;
+    entry.runner = runner;
+    runner.setDesired(entry.task.desiredState);
+    void runner.run();
   }
 
   /** Stops driving a task, stops and removes its process/container, forgets its record. */
@@ -460,16 +511,6 @@ export class Agent {
   }
 
   // ------------------------------------------------------------------ status reports
-
-  private onStatus(taskId: string, status: TaskStatus, handle: TaskHandle): void {
-    const db = this.db!;
-    db.updateStatus(taskId, status, handle).then(
-      () => {
-        if (this.tasks.has(taskId)) this.queueReport(taskId, status);
-      },
-      (err: unknown) => this.o.logger.error({ taskId, err: String(err) }, 'agent: task db write failed'),
-    );
-  }
 
   private queueReport(taskId: string, status: TaskStatus): void {
     const prev = this.pendingReports.get(taskId);

@@ -72,6 +72,13 @@ export interface Controller {
   start(): Promise<void>;
   /** Resolves when the task's process/container exits; rejects with an AbortError-named error if `signal` aborts. */
   wait(signal?: AbortSignal): Promise<ExitResult>;
+  /**
+   * Optional, the same as `wait` but cancelled through the returned {@link ExitWatch} instead of an
+   * AbortSignal. An executor that can watch an exit without I/O (sim) offers it: the runner then makes no
+   * AbortController and adds no event listener per task (each costs microseconds, which counts at thousands of
+   * simulated tasks). Without it the runner calls `wait(signal)`.
+   */
+  watchExit?(): ExitWatch;
   /** Sends the stop signal, then kills after `graceMs` milliseconds; resolves once it is no longer running. */
   shutdown(graceMs: number): Promise<void>;
   /** Kills now; resolves once it is no longer running. */
@@ -83,6 +90,14 @@ export interface Controller {
   handle(): TaskHandle;
   /** Log lines of the task; with `follow` it keeps yielding until `signal` aborts or the task ends. */
   logs?(opts: { follow: boolean; signal: AbortSignal }): AsyncIterable<LogLine>;
+}
+
+/** A wait for a task's exit in progress ({@link Controller.watchExit}). */
+export interface ExitWatch {
+  /** Settles as `wait` would: the exit, or its error; an AbortError-named error once cancelled first. */
+  readonly exit: Promise<ExitResult>;
+  /** Gives the wait up (its listener is released now); `exit` then rejects with an AbortError. Idempotent. */
+  cancel(): void;
 }
 
 /** A node's executor plugin. */

@@ -70,15 +70,39 @@ interface SnapshotShape {
   tasks: TaskRecord[];
 }
 
-/** One journal line's JSON: a put (whole record), a status update, or a delete. */
+/**
+ * One journal line's JSON: a put (whole record), a status update, or a delete. A put whose task came with its
+ * source text is written as `{q, status, handle?, src}`, `src` being that text verbatim (an object whose member
+ * `task` is the task: the assignment it was parsed from), so the task is not serialised a second time; replay
+ * parses the same text, so it reads back the same task. (In memory, the queued put carries the text in `src`.)
+ */
 type JournalOp =
-  | { q: number; put: TaskRecord }
+  | { q: number; put: TaskRecord; src?: string }
   | { q: number; id: string; status: TaskStatus; handle?: TaskHandle }
   | { q: number; del: string };
 
-interface Waiter {
-  resolve: () => void;
-  reject: (err: Error) => void;
+/** A put as read back from a journal line written with its source text. */
+interface SourcedPut {
+  q: number;
+  status: TaskStatus;
+  handle?: TaskHandle;
+  src: { task: TaskRecord['task'] };
+}
+
+/**
+ * Told once the write carrying a change is durable (`err` undefined) or failed (the error). `written`: for a
+ * status change, the status that write carried (the task's newest, which may be newer than the caller's).
+ */
+export type TaskDbDone = (err: Error | undefined, written: TaskStatus | undefined) => void;
+type Waiter = TaskDbDone;
+
+/** A Waiter that settles a promise. */
+function promised(): { promise: Promise<void>; waiter: Waiter } {
+  let waiter!: Waiter;
+  const promise = new Promise<void>((resolve, reject) => {
+    waiter = (err) => (err === undefined ? resolve() : reject(err));
+  });
+  return { promise, waiter };
 }
 
 /**
@@ -189,8 +213,12 @@ export class TaskDb {
     }
   }
 
-  private applyOp(op: JournalOp): void {
-    if ('put' in op) this.records.set(op.put.task.id, op.put);
+  private applyOp(op: JournalOp | SourcedPut): void {
+    if ('src' in op && !('put' in op)) {
+      const r: TaskRecord = { task: op.src.task, status: op.status };
+      if (op.handle) r.handle = op.handle;
+      this.records.set(r.task.id, r);
+    } else if ('put' in op) this.records.set(op.put.task.id, op.put);
     else if ('del' in op) this.records.delete(op.del);
     else {
       const r = this.records.get(op.id);
@@ -213,11 +241,14 @@ export class TaskDb {
   /**
    * Inserts or replaces a record; the returned promise resolves once it is on disk. The table keeps the
    * record's task, status and handle objects as given (no deep copy): callers must not mutate them afterwards.
+   * `sourceJson`, optional: the JSON text the task was parsed from, an object whose member `task` is exactly
+   * `record.task` (the agent passes the assignment's text): the journal embeds it verbatim instead of
+   * serialising the task again (see JournalOp).
    */
-  put(record: TaskRecord): Promise<void> {
+  put(record: TaskRecord, sourceJson?: string): Promise<void> {
     const r: TaskRecord = { ...record };
     this.records.set(r.task.id, r);
-    return this.enqueue(r.task.id, { q: ++this.seq, put: r });
+    return this.enqueue(r.task.id, sourceJson === undefined ? { q: ++this.seq, put: r } : { q: ++this.seq, put: r, src: sourceJson });
   }
 
   /**
@@ -227,17 +258,39 @@ export class TaskDb {
    * given, like {@link TaskDb.put}.
    */
   updateStatus(taskId: string, status: TaskStatus, handle?: TaskHandle): Promise<void> {
+    if (!this.records.has(taskId)) return Promise.resolve();
+    const { promise, waiter } = promised();
+    this.updateStatusThen(taskId, status, handle, waiter);
+    return promise;
+  }
+
+  /**
+   * {@link TaskDb.updateStatus} with a callback instead of a promise (the agent's path: one callback per task,
+   * made once, rather than a promise and its reactions per status): `done(undefined, written)` once durable,
+   * with the status that write carried (this one or a newer one of the same task that replaced it while
+   * queued); `done(err)` if the write failed. The same `done` given for changes that end up in one write is
+   * called once. For an unknown id, `done(undefined, undefined)` at once.
+   */
+  updateStatusThen(taskId: string, status: TaskStatus, handle: TaskHandle | undefined, done: TaskDbDone): void {
     const r = this.records.get(taskId);
-    if (!r) return Promise.resolve();
+    if (!r) {
+      done(undefined, undefined);
+      return;
+    }
     r.status = status;
     if (handle) r.handle = handle;
-    const op: JournalOp = r.handle ? { q: ++this.seq, id: taskId, status, handle: r.handle } : { q: ++this.seq, id: taskId, status };
     const prev = this.latest.get(taskId);
     if (prev !== undefined && prev.op !== undefined && 'status' in prev.op) {
-      prev.op = op;
-      return new Promise<void>((resolve, reject) => prev.waiters.push({ resolve, reject }));
+      // Not serialised yet: the queued op (ours, never shared) takes the newest status in place.
+      prev.op.q = ++this.seq;
+      prev.op.status = status;
+      if (r.handle) prev.op.handle = r.handle;
+      // The same callback given again for the same write is called once (with the newest status).
+      if (!prev.waiters.includes(done)) prev.waiters.push(done);
+      return;
     }
-    return this.enqueue(taskId, op);
+    const op: JournalOp = r.handle ? { q: ++this.seq, id: taskId, status, handle: r.handle } : { q: ++this.seq, id: taskId, status };
+    this.push(taskId, op, done);
   }
 
   /** Forgets a task (after its controller was removed). Durable on resolve. */
@@ -279,12 +332,16 @@ export class TaskDb {
   }
 
   private enqueue(taskId: string | undefined, op: JournalOp | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const e: QueuedChange = { taskId, op, waiters: [{ resolve, reject }] };
-      this.queue.push(e);
-      if (taskId !== undefined) this.latest.set(taskId, e);
-      this.kick();
-    });
+    const { promise, waiter } = promised();
+    this.push(taskId, op, waiter);
+    return promise;
+  }
+
+  private push(taskId: string | undefined, op: JournalOp | undefined, waiter: Waiter): void {
+    const e: QueuedChange = { taskId, op, waiters: [waiter] };
+    this.queue.push(e);
+    if (taskId !== undefined) this.latest.set(taskId, e);
+    this.kick();
   }
 
   /**
@@ -305,29 +362,37 @@ export class TaskDb {
 
   /** One group commit: the queued changes (up to maxGroupBytes) as one frame, one append + fdatasync; or a compaction. */
   private async writeGroup(): Promise<void> {
-    let text = '';
+    // Each line as pieces (a sourced put: its head, then the source text as is, then '}\n'), written one after
+    // the other into the frame: no piece is copied into a bigger string first.
+    const pieces: string[] = [];
+    let payloadBytes = 0;
     let n = 0;
-    for (; n < this.queue.length; n++) {
-      const op = this.queue[n]!.op;
+    const queue = this.queue;
+    for (; n < queue.length; n++) {
+      const op = queue[n]!.op;
       if (op === undefined) continue;
-      const line = `${JSON.stringify(op)}\n`;
-      // String length bounds the UTF-8 size from below; the exact size is checked on the encoded frame.
-      if (text.length > 0 && text.length + line.length > this.limits.maxGroupBytes) break;
-      text += line;
+      const from = pieces.length;
+      journalLine(op, pieces);
+      let bytes = 0;
+      for (let i = from; i < pieces.length; i++) bytes += Buffer.byteLength(pieces[i]!, 'utf8');
+      if (payloadBytes > 0 && payloadBytes + bytes > this.limits.maxGroupBytes) {
+        pieces.length = from;
+        break;
+      }
+      payloadBytes += bytes;
     }
-    const group = this.queue.slice(0, n);
-    this.queue = this.queue.slice(n);
+    const group = n === queue.length ? queue : queue.slice(0, n);
+    this.queue = n === queue.length ? [] : queue.slice(n);
     for (const e of group) if (e.taskId !== undefined && this.latest.get(e.taskId) === e) this.latest.delete(e.taskId);
     try {
-      const payload = Buffer.from(text, 'utf8');
+
       const journalBytes = this.journal?.size() ?? 0;
-      if (this.mustCompact || (journalBytes + payload.length > this.limits.compactJournalBytes && journalBytes + payload.length > 4 * this.snapshotBytes)) {
+      if (this.mustCompact || (journalBytes + payloadBytes > this.limits.compactJournalBytes && journalBytes + payloadBytes > 4 * this.snapshotBytes)) {
         // The snapshot holds the in-memory table, which already includes every queued change.
         await this.compact();
-      } else if (payload.length > 0) {
+      } else if (payloadBytes > 0) {
         const j = this.journal ?? (this.journal = await this.fs.openAppend(this.journalPath));
-        const header = Buffer.from(`${crc32(payload).toString(16).padStart(8, '0')} ${payload.length}\n`, 'latin1');
-        await j.append(Buffer.concat([header, payload]));
+        await j.append(frame(pieces, payloadBytes));
         await j.sync();
         this.stats.appends++;
         this.stats.lines += group.filter((e) => e.op !== undefined).length;
@@ -335,10 +400,13 @@ export class TaskDb {
     } catch (err) {
       this.mustCompact = true;
       const e = err instanceof Error ? err : new Error(String(err));
-      for (const g of group) for (const w of g.waiters) w.reject(e);
+      for (const g of group) for (const w of g.waiters) w(e, undefined);
       return;
     }
-    for (const g of group) for (const w of g.waiters) w.resolve();
+    for (const g of group) {
+      const written = g.op !== undefined && 'status' in g.op ? g.op.status : undefined;
+      for (const w of g.waiters) w(undefined, written);
+    }
   }
 
   /**
@@ -380,6 +448,35 @@ async function readOptional(fs: Fs, path: string): Promise<Uint8Array | undefine
   }
 }
 
+/**
+ * Appends the journal line of a queued change to `out`, as pieces whose concatenation is the line and its
+ * '\n'; a put with its source text embeds that text verbatim, as a piece of its own.
+ */
+function journalLine(op: JournalOp, out: string[]): void {
+  if (!('src' in op) || op.src === undefined) {
+    out.push(JSON.stringify(op), '\n');
+    return;
+  }
+  const { status, handle } = op.put;
+  const h = handle === undefined ? '' : `,"handle":${JSON.stringify(handle)}`;
+  out.push(`{"q":${op.q},"status":${JSON.stringify(status)}${h},"src":`, op.src, '}\n');
+}
+
+/**
+ * One journal frame in one Buffer: the header `<crc32 8 hex> <payloadBytes>\n`, then the pieces (UTF-8),
+ * `payloadBytes` in all. The payload is encoded once, in place, and its checksum taken there.
+ */
+function frame(pieces: readonly string[], payloadBytes: number): Buffer {
+  const len = String(payloadBytes);
+  const headerBytes = 8 + 1 + len.length + 1;
+  const buf = Buffer.allocUnsafe(headerBytes + payloadBytes);
+  let at = headerBytes;
+  for (const piece of pieces) at += buf.write(piece, at, 'utf8');
+  const crc = crc32(buf.subarray(headerBytes)).toString(16).padStart(8, '0');
+  buf.write(`${crc} ${len}\n`, 0, 'latin1');
+  return buf;
+}
+
 /** Most bytes of a frame header (`<8 hex> <decimal length>\n`). */
 const MAX_HEADER_BYTES = 32;
 
@@ -387,7 +484,7 @@ const MAX_HEADER_BYTES = 32;
  * Reads the frame at `at`: its changes and where the next frame starts; 'torn' when it is the incomplete or
  * damaged last write (nothing valid can follow it), 'corrupt' when it is damaged and more data follows.
  */
-function readFrame(bytes: Uint8Array, at: number): { ops: JournalOp[]; end: number } | 'torn' | 'corrupt' {
+function readFrame(bytes: Uint8Array, at: number): { ops: (JournalOp | SourcedPut)[]; end: number } | 'torn' | 'corrupt' {
   const rest = bytes.length - at;
   const nl = bytes.subarray(at, at + Math.min(rest, MAX_HEADER_BYTES)).indexOf(0x0a);
   // A bad frame is a torn write only if it reaches the end of the file (or all that follows is zeros, which
@@ -401,12 +498,13 @@ function readFrame(bytes: Uint8Array, at: number): { ops: JournalOp[]; end: numb
   if (end > bytes.length) return 'torn';
   const payload = bytes.subarray(start, end);
   if (crc32(payload) !== Number.parseInt(m[1]!, 16)) return tornOr(end);
-  const ops: JournalOp[] = [];
+  const ops: (JournalOp | SourcedPut)[] = [];
   try {
     for (const line of decoder.decode(payload).split('\n')) {
       if (line === '') continue;
-      const op = JSON.parse(line) as JournalOp;
+      const op = JSON.parse(line) as JournalOp | SourcedPut;
       if (typeof op !== 'object' || op === null || typeof op.q !== 'number') return tornOr(end);
+      if ('src' in op && !('put' in op) && typeof (op as SourcedPut).src?.task?.id !== 'string') return tornOr(end);
       ops.push(op);
     }
   } catch {

@@ -77,37 +77,48 @@ export function isTerminal(state: TaskState): boolean {
   return state > TaskState.RUNNING;
 }
 
-function report(state: TaskState, message: string, err = '', exitCode?: number): Action {
-  const status: StatusChange = { state, message, err };
-  if (exitCode !== undefined) status.exitCode = exitCode;
-  return { kind: 'report', status };
+function report(state: TaskState, message: string): Action {
+  return Object.freeze({ kind: 'report', status: Object.freeze({ state, message, err: '' }) });
 }
+
+/** The report actions, made once (frozen): nextAction runs several times per task and allocates nothing for them. */
+const REPORT_ACCEPTED = report(TaskState.ACCEPTED, 'accepted');
+const REPORT_PREPARING = report(TaskState.PREPARING, 'preparing');
+const REPORT_STARTING = report(TaskState.STARTING, 'starting');
+const IDLE: Action = Object.freeze({ kind: 'idle' });
+const CALL: Readonly<Record<ControllerOp, Action>> = Object.freeze({
+  prepare: Object.freeze({ kind: 'call', op: 'prepare' }),
+  start: Object.freeze({ kind: 'call', op: 'start' }),
+  wait: Object.freeze({ kind: 'call', op: 'wait' }),
+  shutdown: Object.freeze({ kind: 'call', op: 'shutdown' }),
+  remove: Object.freeze({ kind: 'call', op: 'remove' }),
+});
 
 /** The next step for a task in `s`. Pure; the same input always gives the same action. */
 export function nextAction(s: MachineState): Action {
   const { desired, observed } = s;
   if (isTerminal(observed)) {
     // Ended: only cleanup is left, when the manager wants the task removed.
-    if (desired >= TaskState.REMOVE && !s.removed) return { kind: 'call', op: 'remove' };
-    return { kind: 'idle' };
+    if (desired >= TaskState.REMOVE && !s.removed) return CALL.remove;
+    return IDLE;
   }
-  if (desired >= TaskState.SHUTDOWN) return { kind: 'call', op: 'shutdown' };
+  if (desired >= TaskState.SHUTDOWN) return CALL.shutdown;
   switch (observed) {
     case TaskState.NEW:
     case TaskState.PENDING:
     case TaskState.ASSIGNED:
-      return desired >= TaskState.ACCEPTED ? report(TaskState.ACCEPTED, 'accepted') : { kind: 'idle' };
+      return desired >= TaskState.ACCEPTED ? REPORT_ACCEPTED : IDLE;
     case TaskState.ACCEPTED:
-      return desired >= TaskState.PREPARING ? report(TaskState.PREPARING, 'preparing') : { kind: 'idle' };
+      return desired >= TaskState.PREPARING ? REPORT_PREPARING : IDLE;
     case TaskState.PREPARING:
-      return desired >= TaskState.READY ? { kind: 'call', op: 'prepare' } : { kind: 'idle' };
+      return desired >= TaskState.READY ? CALL.prepare : IDLE;
     case TaskState.READY:
-      return desired >= TaskState.STARTING ? report(TaskState.STARTING, 'starting') : { kind: 'idle' };
+      return desired >= TaskState.STARTING ? REPORT_STARTING : IDLE;
     case TaskState.STARTING:
-      return desired >= TaskState.RUNNING ? { kind: 'call', op: 'start' } : { kind: 'idle' };
+      return desired >= TaskState.RUNNING ? CALL.start : IDLE;
     case TaskState.RUNNING:
       // Watch the running process whatever the (non-stop) desired state: its exit must be reported.
-      return { kind: 'call', op: 'wait' };
+      return CALL.wait;
     default:
       invariant(false, `unknown observed task state ${observed}`);
   }

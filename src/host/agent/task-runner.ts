@@ -8,7 +8,7 @@ import { TaskState } from '../api/objects.js';
 import type { Task, TaskStatus } from '../api/objects.js';
 import { withDeadline, type Timers, type TimerHandle } from '../env/index.js';
 import { isFatal } from './executor.js';
-import type { Controller, TaskHandle } from './executor.js';
+import type { Controller, ExitResult, TaskHandle } from './executor.js';
 import { DEFAULT_BACKOFF, applyOutcome, isTerminal, nextAction } from './task-machine.js';
 import type { BackoffConfig, ControllerOp, MachineState, Outcome, StatusChange } from './task-machine.js';
 
@@ -40,7 +40,10 @@ export interface TaskRunnerOptions {
   task: Task;
   controller: Controller;
   timers: Timers;
-  /** Called on every status change (persist it, then report it); `handle` lets a restarted agent recover. */
+  /**
+   * Called on every status change (persist it, then report it); `handle` lets a restarted agent recover. The
+   * status object is the runner's own, never changed afterwards: keep it as is, do not mutate it.
+   */
   onStatus: (status: TaskStatus, handle: TaskHandle) => void;
   /** Status to resume from (after recovery); defaults to `task.status`. */
   initialStatus?: TaskStatus;
@@ -50,12 +53,28 @@ export interface TaskRunnerOptions {
   onError?: (op: ControllerOp, err: unknown, willRetry: boolean) => void;
 }
 
-/** The cancel flag of a controller call that takes no AbortSignal: `aborted` is read after the call. */
+/**
+ * The cancel flag of one controller call: `aborted` is read after the call; `cancel` is how a `wait` in
+ * progress is given up (its ExitWatch's cancel, or its AbortController's abort), set by the call itself.
+ */
 class CallFlag {
-  readonly signal = { aborted: false };
+  aborted = false;
+  cancel: { cancel(): void } | undefined = undefined;
   abort(): void {
-    this.signal.aborted = true;
+    if (this.aborted) return;
+    this.aborted = true;
+    this.cancel?.cancel();
   }
+}
+
+/** The outcome of a call that succeeded (shared: outcomes are read, never changed). */
+const OK: Outcome = Object.freeze({ kind: 'ok' });
+
+/** The outcome of a failed call: fatal when the executor says so, else temporary (retried). */
+function failure(err: unknown, flag: CallFlag): Outcome {
+  if (flag.aborted) return { kind: 'temporary', message: 'aborted' };
+  const message = err instanceof Error ? err.message : String(err);
+  return isFatal(err) ? { kind: 'fatal', message } : { kind: 'temporary', message };
 }
 
 /** Runs one task. Create, call {@link TaskRunner.run}, feed desired-state changes, {@link TaskRunner.stop} to detach. */
@@ -68,8 +87,8 @@ export class TaskRunner {
   private current: TaskStatus;
   private removed = false;
   private stopped = false;
-  /** Aborts the controller call in progress: an AbortController only for `wait` (the one call that takes a signal). */
-  private callAbort: { abort(): void } | undefined;
+  /** Aborts the controller call in progress (only a `wait` is actually interrupted; see CallFlag). */
+  private callAbort: CallFlag | undefined;
   private currentOp: ControllerOp | undefined;
   private wake: (() => void) | undefined;
   private attempt = 0;
@@ -77,7 +96,7 @@ export class TaskRunner {
   constructor(private readonly opts: TaskRunnerOptions) {
     this.controller = opts.controller;
     this.timers = opts.timers;
-    this.limits = { ...DEFAULT_RUNNER_LIMITS, ...opts.limits };
+    this.limits = opts.limits === undefined ? DEFAULT_RUNNER_LIMITS : { ...DEFAULT_RUNNER_LIMITS, ...opts.limits };
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.desired = opts.task.desiredState;
     this.current = { ...(opts.initialStatus ?? opts.task.status) };
@@ -115,8 +134,12 @@ export class TaskRunner {
 
   /** Drives the task until {@link TaskRunner.stop}. Never rejects: controller errors become statuses or retries. */
   async run(): Promise<void> {
+    // One machine-state object for the whole run, refreshed each step: the pure machine keeps nothing of it.
+    const state: MachineState = { desired: this.desired, observed: this.current.state, removed: this.removed };
     while (!this.stopped) {
-      const state: MachineState = { desired: this.desired, observed: this.current.state, removed: this.removed };
+      state.desired = this.desired;
+      state.observed = this.current.state;
+      state.removed = this.removed;
       const action = nextAction(state);
       if (action.kind === 'report') {
         this.emit(action.status);
@@ -127,21 +150,26 @@ export class TaskRunner {
         continue;
       }
       const op = action.op;
-      // Only `wait` takes a signal; the other calls get a plain flag (an AbortController per call is costly).
-      const ac = op === 'wait' ? new AbortController() : new CallFlag();
-      this.callAbort = ac;
+      // A plain flag per call; only a `wait` makes a way to interrupt it (an AbortController per call is costly).
+      const flag = new CallFlag();
+      this.callAbort = flag;
       this.currentOp = op;
       let outcome: Outcome;
+      // The call's promise is awaited here, not in a helper async function: one await per call, no extra frame.
       try {
-        outcome = await this.call(op, ac.signal);
+        const exit = await this.call(op, flag);
+        outcome = exit === undefined ? OK : { kind: 'exited', exit };
+      } catch (err) {
+        outcome = failure(err, flag);
       } finally {
         this.callAbort = undefined;
         this.currentOp = undefined;
       }
       if (this.stopped) break;
-      if (ac.signal.aborted && outcome.kind !== 'exited' && outcome.kind !== 'ok') continue; // desired changed under a wait
+      if (flag.aborted && outcome.kind !== 'exited' && outcome.kind !== 'ok') continue; // desired changed under a wait
       // Decide with the desired state as it is now: an exit that races a stop request is the shutdown.
-      const decision = applyOutcome({ ...state, desired: this.desired }, op, outcome, this.attempt, this.backoff);
+      state.desired = this.desired;
+      const decision = applyOutcome(state, op, outcome, this.attempt, this.backoff);
       if (outcome.kind === 'temporary' || outcome.kind === 'fatal') {
         this.opts.onError?.(op, new Error(outcome.message), decision.retryAfterMs !== undefined);
       }
@@ -153,38 +181,51 @@ export class TaskRunner {
       this.attempt = 0;
       if (decision.removed) this.removed = true;
       if (decision.status) {
-        if (decision.status.state === TaskState.RUNNING) await this.fillContainer();
-        this.emit(decision.status);
+        if (decision.status.state === TaskState.RUNNING) {
+          // The pid/container id for the RUNNING status; informative only: without them it is reported as is.
+          try {
+            const info = await this.bounded(this.controller.inspect(), this.limits.inspectTimeoutMs, 'inspect');
+            this.emit(decision.status, { containerId: info.containerId ?? '', pid: info.pid ?? 0, exitCode: 0 });
+            continue;
+          } catch {
+            // reported without them, below
+          }
+        }
+        this.emit(decision.status, undefined);
       }
     }
   }
 
-  private async call(op: ControllerOp, signal: AbortSignal | { readonly aborted: boolean }): Promise<Outcome> {
+  /** Starts controller call `op`; the promise gives the exit for `wait`, nothing for the others. May throw. */
+  private call(op: ControllerOp, flag: CallFlag): Promise<ExitResult | void> {
     const c = this.controller;
-    try {
-      switch (op) {
-        case 'prepare':
-          await this.bounded(c.prepare(), this.limits.prepareTimeoutMs, op);
-          return { kind: 'ok' };
-        case 'start':
-          await this.bounded(c.start(), this.limits.startTimeoutMs, op);
-          return { kind: 'ok' };
-        case 'wait':
-          return { kind: 'exited', exit: await c.wait(signal instanceof AbortSignal ? signal : undefined) };
-        case 'shutdown': {
-          const grace = this.graceMs();
-          await this.bounded(c.shutdown(grace), grace + this.limits.shutdownExtraMs, op);
-          return { kind: 'ok' };
-        }
-        case 'remove':
-          await this.bounded(c.remove(), this.limits.removeTimeoutMs, op);
-          return { kind: 'ok' };
+    switch (op) {
+      case 'prepare':
+        return this.bounded(c.prepare(), this.limits.prepareTimeoutMs, op);
+      case 'start':
+        return this.bounded(c.start(), this.limits.startTimeoutMs, op);
+      case 'wait':
+        return this.waitExit(flag);
+      case 'shutdown': {
+        const grace = this.graceMs();
+        return this.bounded(c.shutdown(grace), grace + this.limits.shutdownExtraMs, op);
       }
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (signal.aborted) return { kind: 'temporary', message: 'aborted' };
-      return isFatal(err) ? { kind: 'fatal', message } : { kind: 'temporary', message };
+      case 'remove':
+        return this.bounded(c.remove(), this.limits.removeTimeoutMs, op);
     }
+  }
+
+  /** The controller's wait, interruptible through `flag`: its ExitWatch when it has one, else an AbortSignal. */
+  private waitExit(flag: CallFlag): Promise<ExitResult> {
+    const c = this.controller;
+    if (c.watchExit !== undefined) {
+      const w = c.watchExit();
+      flag.cancel = w; // the watch itself: its cancel() method, no closure
+      return w.exit;
+    }
+    const ac = new AbortController();
+    flag.cancel = { cancel: () => ac.abort() };
+    return c.wait(ac.signal);
   }
 
   private graceMs(): number {
@@ -198,17 +239,8 @@ export class TaskRunner {
     return withDeadline(this.timers, p, ms, () => new Error(`executor: ${op} did not finish within ${ms} ms`));
   }
 
-  private async fillContainer(): Promise<void> {
-    try {
-      const info = await this.bounded(this.controller.inspect(), this.limits.inspectTimeoutMs, 'inspect');
-      this.current.container = { containerId: info.containerId ?? '', pid: info.pid ?? 0, exitCode: 0 };
-    } catch {
-      // The pid/container id are informative only; the status is reported without them.
-    }
-  }
-
-  private emit(change: StatusChange): void {
-    const container = this.current.container ?? { containerId: '', pid: 0, exitCode: 0 };
+  /** Reports `change`; `container` (from inspect) replaces the last status's container info when given. */
+  private emit(change: StatusChange, container: TaskStatus['container'] = this.current.container ?? { containerId: '', pid: 0, exitCode: 0 }): void {
     const next: TaskStatus = {
       timestamp: this.timers.now(),
       state: change.state,
@@ -219,7 +251,8 @@ export class TaskRunner {
       appliedAt: 0,
     };
     this.current = next;
-    this.opts.onStatus({ ...next, container: { ...next.container! } }, this.controller.handle());
+    // Handed over as is (no copy): the runner never mutates a status once emitted.
+    this.opts.onStatus(next, this.controller.handle());
   }
 
   /** Waits for `ms` (or, when undefined, indefinitely) or until a desired-state change or stop. */

@@ -323,3 +323,88 @@ test('reads a tasks.json written by the previous format (whole table, no journal
 test('rejects limits that are not positive integers of bytes', async () => {
   await assert.rejects(TaskDb.open(STATE, { fs: new SimFs(), limits: { maxGroupBytes: 0 } }), /taskDb\.limits\.maxGroupBytes: must be a positive integer/);
 });
+
+test('a put with its source JSON journals that text verbatim, and a reopen reads the same task back', async () => {
+  const fs = simDisk(new GatedFs());
+  const db = await TaskDb.open(STATE, fs);
+  const task = makeTask({ labels: { k: 'é ✓' } }, { id: 'src1' }); // non-ASCII: bytes ≠ characters
+  const source = JSON.stringify({ task });
+  await db.put({ task: JSON.parse(source).task as TaskRecord['task'], status: status(TaskState.ASSIGNED) }, source);
+  await db.updateStatus('src1', status(TaskState.RUNNING), { executor: 'sim', taskId: 'src1', data: { pid: 7 } });
+  const line = new TextDecoder().decode(fs.durableBytes(JOURNAL)).split('\n')[1]!;
+  assert.ok(line.endsWith(`"src":${source}}`), 'the source text is embedded as is');
+  const bytes = fs.durableBytes(JOURNAL);
+  const nl = bytes.indexOf(0x0a);
+  const payloadBytes = Number(new TextDecoder().decode(bytes.subarray(0, nl)).split(' ')[1]);
+  assert.equal(payloadBytes, Buffer.byteLength(`${line}\n`), 'the frame length counts UTF-8 bytes');
+  const again = await TaskDb.open(STATE, fs);
+  assert.deepEqual(again.get('src1')!.task, task);
+  assert.equal(again.get('src1')!.status.state, TaskState.RUNNING);
+  assert.equal(again.get('src1')!.handle!.data.pid, 7);
+  // And it survives a compaction (the snapshot holds the task object).
+  const small = await TaskDb.open(STATE, { fs, limits: { compactJournalBytes: 1 } });
+  await small.put({ task: makeTask({}, { id: 'other' }), status: status(TaskState.ASSIGNED) });
+  assert.equal(small.stats.compactions, 1);
+  assert.deepEqual((await TaskDb.open(STATE, fs)).get('src1')!.task, task);
+});
+
+test('a journal written by the previous version (puts of whole records, status lines) still opens', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'task-db-'));
+  try {
+    await mkdir(join(dir, 'worker'));
+    const rec = record('old', TaskState.ASSIGNED);
+    const lines = [
+      JSON.stringify({ q: 1, put: rec }),
+      JSON.stringify({ q: 2, put: record('gone') }),
+      JSON.stringify({ q: 3, id: 'old', status: status(TaskState.RUNNING), handle: { executor: 'sim', taskId: 'old', data: { pid: 9 } } }),
+      JSON.stringify({ q: 4, del: 'gone' }),
+    ];
+    const payload = Buffer.from(lines.map((l) => `${l}\n`).join(''));
+    const { crc32 } = await import('node:zlib');
+    const frameText = Buffer.concat([Buffer.from(`${crc32(payload).toString(16).padStart(8, '0')} ${payload.length}\n`), payload]);
+    await writeFile(join(dir, 'worker', 'tasks.journal'), frameText);
+    const db = await TaskDb.open(dir);
+    assert.deepEqual(db.list().map((r) => r.task.id), ['old']);
+    assert.deepEqual(db.get('old')!.task, rec.task);
+    assert.equal(db.get('old')!.status.state, TaskState.RUNNING);
+    assert.equal(db.get('old')!.handle!.data.pid, 9);
+    await db.updateStatus('old', status(TaskState.COMPLETE));
+    await db.close();
+    assert.equal((await TaskDb.open(dir)).get('old')!.status.state, TaskState.COMPLETE);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('updateStatusThen tells the status the write carried, once per callback per write, and the error of a failed write', async () => {
+  const fs = simDisk(new GatedFs());
+  const db = await TaskDb.open(STATE, fs);
+  await db.put(record('a'));
+  await db.put(record('busy'));
+  const gate = makeGate(fs);
+  const inFlight = db.updateStatus('busy', status(TaskState.ACCEPTED));
+  await settle();
+  const told: [string | undefined, TaskState | undefined][] = [];
+  const done = (err: Error | undefined, written: TaskStatus | undefined): void => {
+    told.push([err?.message, written?.state]);
+  };
+  const other: (TaskState | undefined)[] = [];
+  db.updateStatusThen('a', status(TaskState.ACCEPTED), undefined, done);
+  db.updateStatusThen('a', status(TaskState.PREPARING), undefined, (_e, w) => other.push(w?.state));
+  db.updateStatusThen('a', status(TaskState.RUNNING), undefined, done);
+  gate.open();
+  await inFlight;
+  await db.flush();
+  assert.deepEqual(told, [[undefined, TaskState.RUNNING]], 'called once, with the newest status, which is what was written');
+  assert.deepEqual(other, [TaskState.RUNNING]);
+  const unknown: unknown[] = [];
+  db.updateStatusThen('nope', status(TaskState.RUNNING), undefined, (e, w) => unknown.push(e, w));
+  assert.deepEqual(unknown, [undefined, undefined], 'an unknown task is told at once, with nothing written');
+  fs.failAppends = 1;
+  told.length = 0;
+  db.updateStatusThen('a', status(TaskState.COMPLETE), undefined, done);
+  await settle();
+  assert.deepEqual(told, [['EIO: injected write failure', undefined]]);
+  await db.flush(); // the retry (a compaction) makes it durable
+  assert.equal((await TaskDb.open(STATE, fs)).get('a')!.status.state, TaskState.COMPLETE);
+});

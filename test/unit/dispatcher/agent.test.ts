@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeStatusState, TaskState, type Task } from '../../../src/host/api/objects.js';
@@ -136,6 +136,8 @@ test('an agent restart re-attaches to the running sim task instead of starting i
   await a1.stop();
   assert.equal(engine.runningCount(), 1, 'stopping the agent leaves the task running');
   assert.equal((await TaskDb.open(dir)).get(t.id)?.status.state, TaskState.RUNNING);
+  // The task was journaled from its assignment's text (not serialised again), and that is what re-attaches below.
+  assert.match(await readFile(join(dir, 'worker', 'tasks.journal'), 'utf8'), /"src":\{"task":\{"id":/);
 
   const reported: TaskState[] = [];
   const recording: DispatcherClient = {

@@ -23,6 +23,7 @@ import { ExecutorFatalError, ExecutorTemporaryError, abortError, taskName } from
 import type {
   Controller,
   ControllerInspect,
+  ExitWatch,
   Executor,
   ExitResult,
   NodeDescriptionPart,
@@ -56,7 +57,8 @@ interface SimProc {
   pid: number;
   exit?: ExitResult;
   exitTimer?: TimerHandle;
-  waiters: Set<(r: ExitResult) => void>;
+  /** Told once at exit: wait()'s callbacks and watchExit()'s watches. */
+  waiters: Set<((r: ExitResult) => void) | SimExitWatch>;
 }
 
 /**
@@ -98,7 +100,10 @@ export class SimEngine {
     p.exit = r;
     const ws = [...p.waiters];
     p.waiters.clear();
-    for (const w of ws) w(r);
+    for (const w of ws) {
+      if (typeof w === 'function') w(r);
+      else w.exited(r);
+    }
   }
 }
 
@@ -117,13 +122,32 @@ export interface SimExecutorOptions {
 const PREFIX = 'swarmhost.sim.';
 const ENV_PREFIX = 'SWARMHOST_SIM_';
 
+/** The settings' env variable prefixes (`SWARMHOST_SIM_RUN_MS=`...), computed once rather than per lookup. */
+const ENV_KEYS = new Map<string, string>(
+  ['run-ms', 'fail-after-ms', 'exit-code', 'prepare-error', 'start-error', 'temporary-errors', 'ignore-stop'].map((k) => [
+    k,
+    ENV_PREFIX + k.toUpperCase().replace(/-/g, '_') + '=',
+  ]),
+);
+
 function readSetting(task: Task, key: string): string | undefined {
   const c = task.spec?.container;
   const fromLabel = c?.labels?.[PREFIX + key];
   if (fromLabel !== undefined) return fromLabel;
-  const envKey = ENV_PREFIX + key.toUpperCase().replace(/-/g, '_') + '=';
+  const envKey = ENV_KEYS.get(key)!;
   for (const e of c?.env ?? []) if (e.startsWith(envKey)) return e.slice(envKey.length);
   return undefined;
+}
+
+/** True when the task's labels or env carry any sim setting (most tasks carry none: one scan, not one per key). */
+function hasSettings(task: Task): boolean {
+  const c = task.spec?.container;
+  if (c === undefined) return false;
+  const labels = c.labels;
+  if (labels !== undefined) for (const k in labels) if (k.startsWith(PREFIX)) return true;
+  const env = c.env;
+  if (env !== undefined) for (const e of env) if (e.startsWith(ENV_PREFIX)) return true;
+  return false;
 }
 
 function readMs(task: Task, key: string): number | undefined {
@@ -136,6 +160,7 @@ function readMs(task: Task, key: string): number | undefined {
 
 /** Parses the sim behaviour of a task from its labels/env; a malformed value is an InvalidArgumentError naming it. */
 export function simBehaviour(task: Task): SimBehaviour {
+  if (!hasSettings(task)) return { exitCode: 0, temporaryErrors: 0, ignoreStop: false };
   const failAfter = readMs(task, 'fail-after-ms');
   const run = readMs(task, 'run-ms');
   const codeText = readSetting(task, 'exit-code');
@@ -199,10 +224,35 @@ export class SimExecutor implements Executor {
   }
 }
 
+/** A watch on a sim process's exit: one object (no closures of its own) registered with the process. */
+class SimExitWatch implements ExitWatch {
+  readonly exit: Promise<ExitResult>;
+  private resolve!: (r: ExitResult) => void;
+  private reject!: (err: Error) => void;
+
+  constructor(private readonly p: SimProc) {
+    this.exit = new Promise<ExitResult>((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
+    p.waiters.add(this);
+  }
+
+  /** Called by the engine when the process exits. */
+  exited(r: ExitResult): void {
+    this.resolve({ ...r });
+  }
+
+  cancel(): void {
+    if (this.p.waiters.delete(this)) this.reject(abortError());
+  }
+}
+
 class SimController implements Controller {
   /** Every sim call settles after its configured simulated delay: no runner timeouts needed. */
   readonly selfBounded = true;
   private readonly engine: SimEngine;
+  private lastHandle: TaskHandle | undefined;
 
   constructor(
     private readonly ex: SimExecutor,
@@ -224,14 +274,17 @@ class SimController implements Controller {
     } catch (err) {
       throw new ExecutorFatalError((err as Error).message);
     }
-    await this.ex.delay(this.ex.delays.prepareMs);
-    if (this.proc()) return;
+    if (this.ex.delays.prepareMs > 0) {
+      await this.ex.delay(this.ex.delays.prepareMs);
+      if (this.proc()) return;
+    }
     const calls = this.engine.prepareCalls;
     const n = calls.get(this.task.id) ?? 0;
-    calls.set(this.task.id, n + 1);
+    // Counted only while a failure is configured (a task that prepares at once leaves no entry to delete).
+    if (n < behaviour.temporaryErrors || behaviour.prepareError !== undefined) calls.set(this.task.id, n + 1);
     if (n < behaviour.temporaryErrors) throw new ExecutorTemporaryError(`sim executor: temporary prepare failure ${n + 1} of ${behaviour.temporaryErrors}`);
     if (behaviour.prepareError !== undefined) throw new ExecutorFatalError(behaviour.prepareError);
-    calls.delete(this.task.id);
+    if (n > 0) calls.delete(this.task.id);
     p = {
       taskId: this.task.id,
       name: taskName(this.task),
@@ -248,8 +301,10 @@ class SimController implements Controller {
     if (!p) throw new ExecutorFatalError(`sim executor: task ${this.task.id} was not prepared`);
     if (p.phase !== 'created') return;
     if (p.behaviour.startError !== undefined) throw new ExecutorFatalError(p.behaviour.startError);
-    await this.ex.delay(this.ex.delays.startMs);
-    if (p.phase !== 'created') return;
+    if (this.ex.delays.startMs > 0) {
+      await this.ex.delay(this.ex.delays.startMs);
+      if (p.phase !== 'created') return;
+    }
     p.phase = 'running';
     p.pid = this.engine.allocPid();
     if (p.behaviour.runMs !== undefined) {
@@ -275,6 +330,13 @@ class SimController implements Controller {
       p.waiters.add(onExit);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  watchExit(): ExitWatch {
+    const p = this.proc();
+    if (!p) return { exit: Promise.reject(new ExecutorFatalError(`sim executor: task ${this.task.id} does not exist`)), cancel: () => undefined };
+    if (p.exit) return { exit: Promise.resolve({ ...p.exit }), cancel: () => undefined };
+    return new SimExitWatch(p);
   }
 
   async shutdown(graceMs: number): Promise<void> {
@@ -312,6 +374,10 @@ class SimController implements Controller {
   }
 
   handle(): TaskHandle {
-    return { executor: 'sim', taskId: this.task.id, data: { pid: this.proc()?.pid ?? 0 } };
+    const pid = this.proc()?.pid ?? 0;
+    // The same object while the pid is the same (handles are kept as given, never mutated): the runner asks
+    // for it with every status.
+    if (this.lastHandle?.data.pid !== pid) this.lastHandle = { executor: 'sim', taskId: this.task.id, data: { pid } };
+    return this.lastHandle;
   }
 }
