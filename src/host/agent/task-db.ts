@@ -243,12 +243,14 @@ export class TaskDb {
    * record's task, status and handle objects as given (no deep copy): callers must not mutate them afterwards.
    * `sourceJson`, optional: the JSON text the task was parsed from, an object whose member `task` is exactly
    * `record.task` (the agent passes the assignment's text): the journal embeds it verbatim instead of
-   * serialising the task again (see JournalOp).
+   * serialising the task again (see JournalOp); a text with a line break is not embedded.
    */
   put(record: TaskRecord, sourceJson?: string): Promise<void> {
     const r: TaskRecord = { ...record };
     this.records.set(r.task.id, r);
-    return this.enqueue(r.task.id, sourceJson === undefined ? { q: ++this.seq, put: r } : { q: ++this.seq, put: r, src: sourceJson });
+    // A text with a raw line break (pretty-printed JSON) would split its journal line: the task is serialised instead.
+    const src = sourceJson === undefined || sourceJson.includes('\n') ? undefined : sourceJson;
+    return this.enqueue(r.task.id, src === undefined ? { q: ++this.seq, put: r } : { q: ++this.seq, put: r, src });
   }
 
   /**

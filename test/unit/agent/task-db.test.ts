@@ -348,6 +348,17 @@ test('a put with its source JSON journals that text verbatim, and a reopen reads
   assert.deepEqual((await TaskDb.open(STATE, fs)).get('src1')!.task, task);
 });
 
+test('a source text with line breaks (pretty-printed JSON) is not embedded: the task is serialised and reads back', async () => {
+  const fs = simDisk(new GatedFs());
+  const db = await TaskDb.open(STATE, fs);
+  const task = makeTask({}, { id: 'pretty1' });
+  const source = JSON.stringify({ task }, null, 2);
+  await db.put({ task: JSON.parse(source).task as TaskRecord['task'], status: status(TaskState.ASSIGNED) }, source);
+  const line = new TextDecoder().decode(fs.durableBytes(JOURNAL)).split('\n')[1]!;
+  assert.ok(!line.includes('"src"'), 'no embedded source');
+  assert.deepEqual((await TaskDb.open(STATE, fs)).get('pretty1')!.task, task);
+});
+
 test('a journal written by the previous version (puts of whole records, status lines) still opens', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'task-db-'));
   try {
