@@ -65,6 +65,18 @@ function makeGate(fs: GatedFs): { open: () => void } {
   };
 }
 
+/** A table holding tasks `a` and `busy`, with a status write of `busy` in flight behind a closed gate. */
+async function tableWithWriteInFlight(): Promise<{ fs: GatedFs; db: TaskDb; gate: { open: () => void }; inFlight: Promise<void> }> {
+  const fs = simDisk(new GatedFs());
+  const db = await TaskDb.open(STATE, fs);
+  await db.put(record('a'));
+  await db.put(record('busy'));
+  const gate = makeGate(fs);
+  const inFlight = db.updateStatus('busy', status(TaskState.ACCEPTED));
+  await settle();
+  return { fs, db, gate, inFlight };
+}
+
 /** A SimFs with the state directory already created and durable (the node layer makes it before the agent). */
 function simDisk<T extends SimFs>(fs: T): T {
   void fs.mkdirp(STATE).then(() => fs.syncDir('/'));
@@ -150,13 +162,7 @@ test('each caller resolves only once the write carrying its change is durable', 
 });
 
 test('status changes of a task queued behind an in-flight write reach the disk as one line, and every caller resolves', async () => {
-  const fs = simDisk(new GatedFs());
-  const db = await TaskDb.open(STATE, fs);
-  await db.put(record('a'));
-  await db.put(record('busy'));
-  const gate = makeGate(fs);
-  const inFlight = db.updateStatus('busy', status(TaskState.ACCEPTED));
-  await settle();
+  const { fs, db, gate, inFlight } = await tableWithWriteInFlight();
   const calls = [TaskState.ACCEPTED, TaskState.PREPARING, TaskState.READY, TaskState.STARTING, TaskState.RUNNING].map((s) =>
     db.updateStatus('a', status(s), { executor: 'sim', taskId: 'a', data: { pid: s } }),
   );
@@ -388,13 +394,7 @@ test('a journal written by the previous version (puts of whole records, status l
 });
 
 test('updateStatusThen tells the status the write carried, once per callback per write, and the error of a failed write', async () => {
-  const fs = simDisk(new GatedFs());
-  const db = await TaskDb.open(STATE, fs);
-  await db.put(record('a'));
-  await db.put(record('busy'));
-  const gate = makeGate(fs);
-  const inFlight = db.updateStatus('busy', status(TaskState.ACCEPTED));
-  await settle();
+  const { fs, db, gate, inFlight } = await tableWithWriteInFlight();
   const told: [string | undefined, TaskState | undefined][] = [];
   const done = (err: Error | undefined, written: TaskStatus | undefined): void => {
     told.push([err?.message, written?.state]);
