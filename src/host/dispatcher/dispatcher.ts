@@ -131,12 +131,13 @@ export class Dispatcher implements DispatcherHandlers {
         this.armOrphan(n.id);
         continue;
       }
-      // Fire and forget, but never an unhandled rejection (that would end the process): the write fails when
-      // leadership is lost meanwhile, and the next leader's dispatcher marks the node again.
+      // Never an unhandled rejection (that would end the process): a write that fails is retried while this
+      // dispatcher runs and the node has no session; when leadership is lost the next leader marks it again.
       const id = n.id;
       const addr = n.status.addr;
-      // Both writes are retried while the node has no session: a failed UNKNOWN would leave the node READY, and
-      // the DOWN below applies only to an UNKNOWN node (so it never overwrites a node that came back).
+      // The DOWN at the end of the grace applies to any node not DOWN yet, as in SwarmKit: a node that came back
+      // has a session here (and registering cancelled this timer), and an UNKNOWN write that kept failing must
+      // not leave a dead node READY.
       this.writeNodeUntilDone(id, {
         status: { state: NodeStatusState.UNKNOWN, message: LEADERSHIP_CHANGE_UNKNOWN, addr },
         unlessStateIn: [NodeStatusState.DOWN],
@@ -148,7 +149,7 @@ export class Dispatcher implements DispatcherHandlers {
           if (this.sessions.has(id)) return;
           this.writeNodeUntilDone(id, {
             status: { state: NodeStatusState.DOWN, message: HEARTBEAT_FAILURE_UNKNOWN, addr },
-            onlyIfStateIn: [NodeStatusState.UNKNOWN],
+            unlessStateIn: [NodeStatusState.DOWN],
           }, 'DOWN');
           this.armOrphan(id);
         }, graceMs),

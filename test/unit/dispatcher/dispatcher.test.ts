@@ -492,6 +492,18 @@ async function failedRegistration(d: Dispatcher, timers: SimTimers, nodeId: stri
   await p;
 }
 
+test('after a leader change, a node whose UNKNOWN write kept failing through the grace is still written DOWN', async () => {
+  const { timers, store, dispatcher } = await setup(['n1'], { heartbeatPeriodMs: 1_000, nodeState: NodeStatusState.READY });
+  const ctl = refusingStore(store);
+  dispatcher.start();
+  await advance(timers, 6_200, 100); // the whole grace (6 × 1 s) with every write refused
+  assert.equal(nodeState(store, 'n1').state, NodeStatusState.READY, 'nothing was written');
+  ctl.refuse = false;
+  await advance(timers, 1_500, 100);
+  assert.deepEqual([nodeState(store, 'n1').state, nodeState(store, 'n1').message], [NodeStatusState.DOWN, HEARTBEAT_FAILURE_UNKNOWN]);
+  dispatcher.stop();
+});
+
 test('a heartbeat expiry whose DOWN write fails (a leadership transfer in progress) is retried until the node is DOWN', async () => {
   const { timers, store, dispatcher, logger } = await setup(['n1'], { heartbeatPeriodMs: 1_000 });
   dispatcher.start();
