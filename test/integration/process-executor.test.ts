@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TaskState as S } from '../../src/host/api/objects.js';
@@ -52,6 +52,34 @@ test('runs command + args with env and reports the exit code; output goes to fil
   assert.deepEqual(await c.inspect(), { running: false, pid: 0, exitCode: 3 });
   await c.remove();
   await assert.rejects(readFile(join(dir, 'stdout.log')), /ENOENT/);
+});
+
+test('logs() reads large files in chunks: UTF-8 across chunk boundaries, long lines cut at 64 Ki characters, a page stops early', async () => {
+  const task = makeTask({ command: ['true'] });
+  const c = executor().controller(task);
+  await run(c);
+  await c.wait();
+  const dir = join(stateDir, 'tasks', task.id);
+  // ~3 MB of lines with 2- and 3-byte characters (chunk boundaries fall inside them), one 150,000-character line,
+  // an empty line, and a last line without a newline.
+  const expected: string[] = [];
+  const body: string[] = [];
+  for (let i = 0; i < 40_000; i++) body.push(`line ${i} é✓ ${'z'.repeat(i % 97)}`);
+  const long = 'x'.repeat(150_000);
+  const text = `${body.join('\n')}\n${long}\n\nlast é`;
+  await writeFile(join(dir, 'stdout.log'), text);
+  expected.push(...body, long.slice(0, 65_536), long.slice(65_536, 131_072), long.slice(131_072), '', 'last é');
+  const lines: string[] = [];
+  for await (const l of c.logs!({ follow: false, signal: new AbortController().signal })) if (l.stream === 'stdout') lines.push(l.line);
+  assert.equal(lines.length, expected.length);
+  assert.deepEqual(lines, expected);
+  // A reader that stops after a page reads no further (and closes the file).
+  let n = 0;
+  for await (const l of c.logs!({ follow: false, signal: new AbortController().signal })) {
+    if (l.stream === 'stdout' && ++n === 10) break;
+  }
+  assert.equal(n, 10);
+  await c.remove();
 });
 
 test('an empty command, an unknown executable or a bad working dir is a fatal prepare error', async () => {

@@ -18,7 +18,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { constants as fsConstants, openSync, closeSync } from 'node:fs';
-import { access, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { arch, constants as osConstants, cpus, hostname, totalmem } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { Task } from '../../../host/api/objects.js';
@@ -376,34 +377,70 @@ class ProcessController implements Controller {
     return { executor: 'process', taskId: this.task.id, data: { pid: this.pid, startTime: this.startTime, dir: this.dir } };
   }
 
-  /** Lines of stdout.log and stderr.log (stdout first); `time` is the file's mtime, as lines carry no stamps. */
+  /**
+   * Lines of stdout.log and stderr.log (stdout first); `time` is the file's mtime, as lines carry no stamps.
+   * The files are read in chunks of {@link LOG_READ_CHUNK_BYTES} from where the last read stopped (never whole:
+   * a long-running task's log may be larger than memory), decoded as UTF-8 across chunk boundaries, and lines
+   * longer than {@link MAX_LOG_LINE_CHARS} come as several lines of that length (the same split on every read,
+   * so line cursors stay valid). A reader that stops early (a page of lines) reads no further.
+   */
   async *logs(opts: { follow: boolean; signal: AbortSignal }): AsyncIterable<LogLine> {
     const offsets = { stdout: 0, stderr: 0 };
     const partial = { stdout: '', stderr: '' };
+    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+    const chunk = Buffer.allocUnsafe(LOG_READ_CHUNK_BYTES);
     for (;;) {
       // Checked before reading, so the output written just before the exit is still read.
       const wasAlive = opts.follow && (await this.alive());
       for (const stream of ['stdout', 'stderr'] as const) {
-        const path = join(this.dir, `${stream}.log`);
-        let buf: Buffer;
-        let time = 0;
+        let fh: Awaited<ReturnType<typeof open>>;
         try {
-          buf = await readFile(path);
-          time = (await stat(path)).mtimeMs;
+          fh = await open(join(this.dir, `${stream}.log`), 'r');
         } catch {
           continue;
         }
-        const text = partial[stream] + buf.subarray(offsets[stream]).toString('utf8');
-        offsets[stream] = buf.length;
-        const lines = text.split('\n');
-        partial[stream] = lines.pop() ?? '';
-        for (const line of lines) yield { stream, line, time };
+        try {
+          const time = (await fh.stat()).mtimeMs;
+          for (;;) {
+            const { bytesRead } = await fh.read(chunk, 0, chunk.length, offsets[stream]);
+            if (bytesRead === 0) break;
+            offsets[stream] += bytesRead;
+            const lines = (partial[stream] + decoders[stream].write(chunk.subarray(0, bytesRead))).split('\n');
+            let rest = lines.pop() ?? '';
+            for (const line of lines) yield* logPieces(stream, line, time);
+            // An unfinished line is cut only once it is longer than the limit, at the same places as a whole one.
+            while (rest.length > MAX_LOG_LINE_CHARS) {
+              yield { stream, line: rest.slice(0, MAX_LOG_LINE_CHARS), time };
+              rest = rest.slice(MAX_LOG_LINE_CHARS);
+            }
+            partial[stream] = rest;
+          }
+        } finally {
+          await fh.close();
+        }
       }
       if (!wasAlive || opts.signal.aborted) break;
       await new Promise<void>((resolve) => this.ex.timers.setTimeout(resolve, this.ex.pollMs));
     }
     // A last line without a newline is still a line once the reader stops.
-    if (partial.stdout) yield { stream: 'stdout', line: partial.stdout, time: this.ex.timers.now() };
-    if (partial.stderr) yield { stream: 'stderr', line: partial.stderr, time: this.ex.timers.now() };
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const last = partial[stream] + decoders[stream].end();
+      if (last) yield* logPieces(stream, last, this.ex.timers.now());
+    }
   }
+}
+
+/** Bytes read from a task's log file per read call (the reader's memory per stream). */
+export const LOG_READ_CHUNK_BYTES = 64 * 1024;
+/** Longest log line delivered, characters; longer lines come as several (Docker cuts at 16 KiB). */
+export const MAX_LOG_LINE_CHARS = 64 * 1024;
+
+/** `line` as log lines of at most MAX_LOG_LINE_CHARS (an empty line is one empty line). */
+function* logPieces(stream: 'stdout' | 'stderr', line: string, time: number): Generator<LogLine> {
+  let rest = line;
+  while (rest.length > MAX_LOG_LINE_CHARS) {
+    yield { stream, line: rest.slice(0, MAX_LOG_LINE_CHARS), time };
+    rest = rest.slice(MAX_LOG_LINE_CHARS);
+  }
+  yield { stream, line: rest, time };
 }
