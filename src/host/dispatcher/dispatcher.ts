@@ -68,6 +68,8 @@ export class Dispatcher implements DispatcherHandlers {
   private readonly orphanTimers = new Map<string, TimerHandle>();
   /** Pending retries of node state writes that must not be lost (see writeNodeUntilDone), by node id. */
   private readonly nodeRetryTimers = new Map<string, TimerHandle>();
+  /** The newest writeNodeUntilDone of each node (an older one still retrying gives up). */
+  private readonly nodeWriteGen = new Map<string, number>();
   private writes: WriteBatcher | undefined;
   /** The debounce shared by every assignment stream (one timer for the dispatcher). */
   private flusher: AssignmentFlusher | undefined;
@@ -439,15 +441,19 @@ export class Dispatcher implements DispatcherHandlers {
   /**
    * Writes a node state change that must not be lost for a node without a session (a dead node's DOWN, a new
    * leader's UNKNOWN): a failed write is tried again every `nodeWriteRetryMs` while this dispatcher runs and the
-   * node has not registered (registration cancels the retry: its READY supersedes). Found by the orchestration
-   * simulation: a heartbeat expiry during a refused leadership transfer left a dead node READY for good.
+   * node has not registered (registration cancels the retry: its READY supersedes); a newer such write of the
+   * same node supersedes an older one still being retried. Before, a failed write was dropped, which could leave
+   * a dead node READY for good (seen while investigating the orchestration simulation's seed 3).
    */
   private writeNodeUntilDone(nodeId: string, change: Parameters<WriteBatcher['queueNode']>[1], what: string): void {
     this.clearNodeRetry(nodeId);
+    const gen = (this.nodeWriteGen.get(nodeId) ?? 0) + 1;
+    this.nodeWriteGen.set(nodeId, gen);
+    const current = (): boolean => this.running && !this.sessions.has(nodeId) && this.nodeWriteGen.get(nodeId) === gen;
     const attempt = (): void => {
-      if (!this.running || this.sessions.has(nodeId)) return;
+      if (!current()) return;
       this.queueNode(nodeId, change).catch((err: unknown) => {
-        if (!this.running || this.sessions.has(nodeId)) return;
+        if (!current()) return;
         this.o.logger.warn({ nodeId, err: String(err), retryInMs: this.limits.nodeWriteRetryMs }, `could not mark the node ${what}; retrying`);
         this.nodeRetryTimers.set(
           nodeId,
@@ -532,6 +538,7 @@ export class Dispatcher implements DispatcherHandlers {
             sessionsToPush.delete(s);
           }
           this.registrations.delete(id);
+          this.nodeWriteGen.delete(id);
           for (const timers of [this.unknownTimers, this.orphanTimers, this.nodeRetryTimers]) {
             const t = timers.get(id);
             if (t) this.o.timers.clearTimeout(t);
