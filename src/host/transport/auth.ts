@@ -48,6 +48,7 @@ const NODES: MethodPolicy = { kind: 'roles', roles: [WORKER_ROLE, MANAGER_ROLE] 
 export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   '/swarmhost.api.Raft/ProcessRaftMessage': MANAGERS,
   '/swarmhost.api.Raft/StreamRaftMessage': MANAGERS,
+  '/swarmhost.api.Raft/MessageStream': MANAGERS,
   '/swarmhost.api.Raft/ResolveAddress': MANAGERS,
   '/swarmhost.api.RaftMembership/Join': MANAGERS,
   '/swarmhost.api.RaftMembership/Leave': MANAGERS,

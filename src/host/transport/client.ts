@@ -28,6 +28,8 @@ import type {
   LeaveRequest,
   NodeCertificateStatusRequest,
   NodeCertificateStatusResponse,
+  RaftStreamRequest,
+  RaftStreamResponse,
   ResolveAddressResponse,
   SessionMessage,
   SessionRequest,
@@ -35,6 +37,7 @@ import type {
 } from './messages.js';
 import { method } from './proto.js';
 import { CONTROL_STREAM_PATH, ControlStreamMux, DEFAULT_CONTROL_STREAM_MAX_IN_FLIGHT } from './control-stream.js';
+import { DEFAULT_RAFT_STREAM_MAX_IN_FLIGHT, DEFAULT_RAFT_STREAM_MAX_IN_FLIGHT_BYTES, RAFT_STREAM_PATH, RaftStreamMux } from './raft-stream.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, SWARM_MAX_MESSAGE_BYTES } from './server.js';
 import { errorFromCallFailure } from './status.js';
 import { clientCredentials, type ClientTls } from './tls.js';
@@ -84,6 +87,11 @@ export interface TransportClientOptions {
    * Control/Stream; 'unary' makes one Control/Call per request (as before the stream existed).
    */
   controlTransport?: 'stream' | 'unary';
+  /**
+   * How raft messages that fit one gRPC message travel: 'stream' (default) on one Raft/MessageStream per client
+   * (see raft-stream.ts), 'unary' as one ProcessRaftMessage call each (as before the stream existed).
+   */
+  raftTransport?: 'stream' | 'unary';
   /** Control requests pending on the stream before the client refuses more (RESOURCE_EXHAUSTED), requests (default 4096). */
   maxControlInFlight?: number;
 }
@@ -128,6 +136,7 @@ export class TransportClient {
   private readonly maxMessageBytes: number;
   private readonly timers: Timers;
   private readonly controlMux: ControlStreamMux | null;
+  private readonly raftMux: RaftStreamMux | null;
 
   constructor(
     readonly target: string,
@@ -159,30 +168,45 @@ export class TransportClient {
     if (transport !== 'stream' && transport !== 'unary') {
       throw new InvalidArgumentError(`controlTransport: must be "stream" or "unary", got ${String(transport)}`);
     }
-    const streamMethod = method(CONTROL_STREAM_PATH);
     this.controlMux =
       transport === 'unary'
         ? null
         : new ControlStreamMux({
-            open: () =>
-              this.client.makeBidiStreamRequest(
-                streamMethod.path,
-                streamMethod.serialize as (v: ControlStreamRequest) => Buffer,
-                streamMethod.deserializeResponse as (b: Buffer) => ControlStreamResponse,
-                new grpc.Metadata(),
-                {},
-              ),
+            open: () => this.openBidi<ControlStreamRequest, ControlStreamResponse>(CONTROL_STREAM_PATH),
             unary: (req, forwarded, timeoutMs, signal) => this.controlUnary(req, fromWire(forwarded, timeoutMs, signal)),
             timers: this.timers,
             maxInFlight: positiveInt('maxControlInFlight', opts.maxControlInFlight, DEFAULT_CONTROL_STREAM_MAX_IN_FLIGHT),
             maxMessageBytes: this.maxMessageBytes,
             target,
           });
+    const raftTransport = opts.raftTransport ?? 'stream';
+    if (raftTransport !== 'stream' && raftTransport !== 'unary') {
+      throw new InvalidArgumentError(`raftTransport: must be "stream" or "unary", got ${String(raftTransport)}`);
+    }
+    this.raftMux =
+      raftTransport === 'unary'
+        ? null
+        : new RaftStreamMux({
+            open: () => this.openBidi<RaftStreamRequest, RaftStreamResponse>(RAFT_STREAM_PATH),
+            unary: (message) => this.processRaftMessage(message),
+            timers: this.timers,
+            timeoutMs: this.raftSendTimeoutMs,
+            maxInFlight: DEFAULT_RAFT_STREAM_MAX_IN_FLIGHT,
+            maxInFlightBytes: DEFAULT_RAFT_STREAM_MAX_IN_FLIGHT_BYTES,
+            target,
+          });
+  }
+
+  /** Opens a long-lived bidi stream of method `path` (no deadline: its users bound each message themselves). */
+  private openBidi<Req, Res>(path: string): grpc.ClientDuplexStream<Req, Res> {
+    const m = method(path);
+    return this.client.makeBidiStreamRequest(path, m.serialize as (v: Req) => Buffer, m.deserializeResponse as (b: Buffer) => Res, new grpc.Metadata(), {});
   }
 
   /** Closes the channel; calls in flight fail with CANCELLED/UNAVAILABLE. */
   close(): void {
     this.controlMux?.close();
+    this.raftMux?.close();
     this.client.close();
   }
 
@@ -228,9 +252,14 @@ export class TransportClient {
     });
   }
 
-  /** Sends a raft message by the cheapest path: unary when it fits one message, else streamed in chunks. */
+  /**
+   * Sends a raft message by the cheapest path: on the peer's MessageStream when it fits one message (unary
+   * ProcessRaftMessage with `raftTransport: 'unary'`, or when call options are given), else streamed in chunks.
+   */
   sendRaftMessage(message: Uint8Array, o: CallOptions = {}): Promise<void> {
-    return message.byteLength <= this.maxMessageBytes - 1024 ? this.processRaftMessage(message, o) : this.streamRaftMessage(message, o);
+    if (message.byteLength > this.maxMessageBytes - 1024) return this.streamRaftMessage(message, o);
+    if (this.raftMux !== null && Object.keys(o).length === 0) return this.raftMux.send(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+    return this.processRaftMessage(message, o);
   }
 
   /** Address of a raft member. */

@@ -67,6 +67,8 @@ export {
   inFlightExceeded,
 } from './control-stream.js';
 export type { ControlStreamMuxDeps, ControlStreamSessionDeps } from './control-stream.js';
+export { RaftStreamMux, RAFT_STREAM_PATH, DEFAULT_RAFT_STREAM_MAX_IN_FLIGHT, DEFAULT_RAFT_STREAM_MAX_IN_FLIGHT_BYTES } from './raft-stream.js';
+export type { RaftStreamMuxDeps } from './raft-stream.js';
 export { Backoff, DEFAULT_BACKOFF_MIN_MS, DEFAULT_BACKOFF_MAX_MS } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { keepStreamOpen } from './reconnect.js';

@@ -32,6 +32,25 @@ export interface StreamRaftMessageRequest {
 }
 /** Empty acknowledgement of a whole streamed message. */
 export interface StreamRaftMessageResponse {}
+/** One raft message on a member's MessageStream to a peer; `seq` (uint32, wrapping) names it in its ack. */
+export interface RaftStreamItem {
+  seq: number;
+  message: Buffer;
+}
+/** Raft messages written together on a MessageStream, in order. */
+export interface RaftStreamRequest {
+  items: RaftStreamItem[];
+}
+/** The outcome of one MessageStream message: code 0 = handed to the peer's raft, else a gRPC status code. */
+export interface RaftStreamAck {
+  seq: number;
+  code: number;
+  message: string;
+}
+/** Acknowledgements written together on a MessageStream. */
+export interface RaftStreamResponse {
+  acks: RaftStreamAck[];
+}
 /** Asks which address a raft member listens on. */
 export interface ResolveAddressRequest {
   raftId: string;

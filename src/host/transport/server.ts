@@ -50,6 +50,9 @@ import type {
   SessionMessage,
   SessionRequest,
   StreamRaftMessageRequest,
+  RaftStreamAck,
+  RaftStreamRequest,
+  RaftStreamResponse,
   UpdateTaskStatusRequest,
   UpdateTaskStatusResponse,
 } from './messages.js';
@@ -227,6 +230,8 @@ export class TransportServer {
   private readonly maxMessageBytes: number;
   private readonly maxControlStreamInFlight: number;
   private readonly controlSessions = new Set<ControlStreamSession>();
+  /** Enders of the open Raft/MessageStream calls (close() ends them at once). */
+  private readonly raftStreams = new Set<() => void>();
   private unixPath: string | null = null;
   /** The grpc.health.v1 states served by {@link addHealth}. */
   readonly health = new HealthStatus();
@@ -264,6 +269,7 @@ export class TransportServer {
         return {};
       }),
       StreamRaftMessage: this.streamedRaftMessage(h),
+      MessageStream: this.raftMessageStream(h),
       ResolveAddress: this.unary(h.resolveAddress.bind(h)),
     });
   }
@@ -352,6 +358,8 @@ export class TransportServer {
    */
   async close(): Promise<void> {
     for (const s of [...this.controlSessions]) s.drain();
+    // Raft streams end at once: their messages not yet acknowledged fail UNAVAILABLE on the peer, which resends.
+    for (const end of [...this.raftStreams]) end();
     await new Promise<void>((resolve) => {
       const t = this.timers.setTimeout(() => {
         this.server.forceShutdown();
@@ -438,14 +446,19 @@ export class TransportServer {
     };
   }
 
+  /** Authorizes a streaming call; on refusal ends it with the refusal's status and returns undefined. */
+  private streamContext(call: { emit(event: 'error', status: grpc.StatusObject): boolean }, path: string): CallContext | undefined {
+    const ctx = this.context(call as unknown as AnyCall, path);
+    if (!('refused' in ctx)) return ctx;
+    call.emit('error', ctx.refused);
+    return undefined;
+  }
+
   private serverStream<Req, Res>(fn: (req: Req, ctx: CallContext) => AsyncIterable<Res>): grpc.handleServerStreamingCall<Req, Res> {
     return (call) => {
       const path = call.getPath();
-      const ctx = this.context(call as unknown as AnyCall, path);
-      if ('refused' in ctx) {
-        call.emit('error', ctx.refused);
-        return;
-      }
+      const ctx = this.streamContext(call, path);
+      if (ctx === undefined) return;
       void (async () => {
         let it: AsyncIterator<Res> | null = null;
         try {
@@ -504,6 +517,73 @@ export class TransportServer {
         onClose: () => this.controlSessions.delete(session),
       });
       this.controlSessions.add(session);
+    };
+  }
+
+  /**
+   * Raft/MessageStream: a peer's raft messages on one long-lived stream, authorized once (as the stream opens),
+   * handed to the raft handler in arrival order, each acknowledged with the status ProcessRaftMessage would have
+   * answered; acknowledgements finished in the same turn go out in one message. The client bounds what it has
+   * in flight (see RaftStreamMux), so nothing here queues without bound.
+   */
+  private raftMessageStream(h: RaftHandlers): grpc.handleBidiStreamingCall<RaftStreamRequest, RaftStreamResponse> {
+    return (call) => {
+      const path = call.getPath();
+      const ctx = this.streamContext(call, path);
+      if (ctx === undefined) return;
+      let acks: RaftStreamAck[] = [];
+      let scheduled = false;
+      let ended = false;
+      const endNow = (): void => {
+        finish();
+        call.end();
+      };
+      this.raftStreams.add(endNow);
+      const flush = (): void => {
+        scheduled = false;
+        if (ended || acks.length === 0) return;
+        const out = acks;
+        acks = [];
+        call.write({ acks: out });
+      };
+      const ack = (a: RaftStreamAck): void => {
+        acks.push(a);
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      };
+      call.on('data', (req: RaftStreamRequest) => {
+        for (const item of req.items) {
+          const seq = item.seq;
+          let p: Promise<void>;
+          try {
+            p = h.processRaftMessage(item.message, ctx);
+          } catch (err) {
+            p = Promise.reject(err);
+          }
+          p.then(
+            () => ack({ seq, code: 0, message: '' }),
+            (err: unknown) => {
+              const st = this.failed(path, err);
+              ack({ seq, code: st.code, message: st.details });
+            },
+          );
+        }
+      });
+      const finish = (): void => {
+        if (ended) return;
+        ended = true;
+        acks = [];
+        this.raftStreams.delete(endNow);
+      };
+      call.on('end', () => {
+        flush();
+        finish();
+        call.end();
+      });
+      call.on('error', finish);
+      call.on('cancelled', finish);
     };
   }
 

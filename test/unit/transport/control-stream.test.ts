@@ -30,18 +30,9 @@ import {
   type PeerIdentity,
 } from '../../../src/host/transport/index.js';
 import { TestPki, type TestCa } from './fixtures.js';
-import { RecordingLogger } from './helpers.js';
+import { RecordingLogger, until } from './helpers.js';
 
 const CLUSTER = 'cluster0000000000000000001';
-
-/** Polls `cond` every 5 ms until it holds; fails after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /**
  * A control handler for the tests: "Echo" answers its request; "Gate" waits until the test opens gate

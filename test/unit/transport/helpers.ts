@@ -11,3 +11,12 @@ export class RecordingLogger implements TransportLogger {
     this.entries.push({ level: 'error', obj: obj as Record<string, unknown>, msg });
   }
 }
+
+/** Polls `cond` every 5 ms until it holds; fails after `ms`. */
+export async function until(cond: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

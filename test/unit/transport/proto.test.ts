@@ -24,6 +24,10 @@ const SAMPLES: { [name: string]: object } = {
   'swarmhost.api.ProcessRaftMessageResponse': {} satisfies Required<M.ProcessRaftMessageResponse>,
   'swarmhost.api.StreamRaftMessageRequest': { chunk: b('c'), totalBytes: 2 ** 40 + 3 } satisfies Required<M.StreamRaftMessageRequest>,
   'swarmhost.api.StreamRaftMessageResponse': {} satisfies Required<M.StreamRaftMessageResponse>,
+  'swarmhost.api.RaftStreamItem': { seq: 0xffff_fffe, message: b('m') } satisfies Required<M.RaftStreamItem>,
+  'swarmhost.api.RaftStreamRequest': { items: [{ seq: 1, message: b('a') }, { seq: 2, message: b('b') }] } satisfies Required<M.RaftStreamRequest>,
+  'swarmhost.api.RaftStreamAck': { seq: 7, code: 9, message: 'removed' } satisfies Required<M.RaftStreamAck>,
+  'swarmhost.api.RaftStreamResponse': { acks: [{ seq: 1, code: 0, message: '' }, { seq: 2, code: 14, message: 'x' }] } satisfies Required<M.RaftStreamResponse>,
   'swarmhost.api.ResolveAddressRequest': { raftId: '18446744073709551615' } satisfies Required<M.ResolveAddressRequest>,
   'swarmhost.api.ResolveAddressResponse': { addr: '10.0.0.1:4242' } satisfies Required<M.ResolveAddressResponse>,
   'swarmhost.api.RaftMember': { raftId: '5', nodeId: 'n5', addr: 'a:1' } satisfies Required<M.RaftMember>,
@@ -146,7 +150,7 @@ describe('the .proto files and the TypeScript message types', () => {
     }
     // Nested messages are covered through their parents; check every top-level one was exercised.
     for (const name of Object.keys(SAMPLES)) {
-      const nested = ['RaftMember', 'IssuanceStatus', 'WeightedPeer', 'TaskStatusUpdate', 'AssignmentChange', 'ControlForwardedIdentity', 'ControlStreamCall', 'ControlStreamResult'];
+      const nested = ['RaftMember', 'IssuanceStatus', 'WeightedPeer', 'TaskStatusUpdate', 'AssignmentChange', 'ControlForwardedIdentity', 'ControlStreamCall', 'ControlStreamResult', 'RaftStreamItem', 'RaftStreamAck'];
       if (!nested.some((n) => name.endsWith(`.${n}`))) assert.ok(seen.has(name), `${name} used by some method`);
     }
   });
