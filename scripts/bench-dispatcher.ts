@@ -12,12 +12,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IssuanceState, NodeAvailability, NodeMembership, NodeRole, NodeStatusState, RestartCondition, TaskState, type Node, type Task } from '../src/host/api/index.js';
+import { NodeStatusState, RestartCondition, TaskState, type Task } from '../src/host/api/index.js';
 import { Agent, InProcessDispatcherClient } from '../src/host/agent/index.js';
 import { Dispatcher } from '../src/host/dispatcher/index.js';
 import { RealTimers, SeededRng } from '../src/host/env/index.js';
 import { createLocalStore, newId, type Store } from '../src/host/store/index.js';
 import { SimExecutor } from '../src/plugins/executors/index.js';
+import { cluster, node } from '../test/support/objects.js';
 
 const quick = process.argv.includes('--quick');
 const asJson = process.argv.includes('--json');
@@ -25,17 +26,6 @@ const NODES = quick ? 50 : 200;
 const TASKS = quick ? 2_000 : 10_000;
 const CLUSTER = 'benchcluster0000000000001';
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-function node(id: string): Node {
-  return {
-    id,
-    meta: { version: 0, createdAt: 0, updatedAt: 0 },
-    spec: { annotations: { name: '', labels: {} }, desiredRole: NodeRole.WORKER, membership: NodeMembership.ACCEPTED, availability: NodeAvailability.ACTIVE },
-    status: { state: NodeStatusState.UNKNOWN, message: '', addr: '' },
-    certificate: { role: NodeRole.WORKER, csr: '', status: { state: IssuanceState.ISSUED, err: '' }, certificate: '', cn: id },
-    role: NodeRole.WORKER,
-  };
-}
 
 function task(rng: SeededRng, nodeId: string, slot: number): Task {
   const id = newId(rng);
@@ -104,20 +94,8 @@ async function endToEnd(): Promise<{ ms: number; batches: number }> {
   const { store } = createLocalStore({ clock: timers, rng: rng.fork() });
   const nodeIds = Array.from({ length: NODES }, (_, i) => `benchnode${i}`);
   await store.update((tx) => {
-    tx.create('clusters', {
-      id: CLUSTER,
-      meta: { version: 0, createdAt: 0, updatedAt: 0 },
-      spec: {
-        annotations: { name: 'default', labels: {} },
-        orchestration: { taskHistoryRetentionLimit: 5 },
-        raft: { snapshotInterval: 10_000, keepOldSnapshots: 0, logEntriesForSlowFollowers: 500, heartbeatTick: 1, electionTick: 10 },
-        dispatcher: { heartbeatPeriodMs: 5_000 },
-        caConfig: { nodeCertExpiryMs: 7_776_000_000 },
-      },
-      rootCA: { caKey: '', caCert: '', caCertHash: '', joinTokens: { worker: '', manager: '' } },
-      blacklistedCertificates: {},
-    });
-    for (const id of nodeIds) tx.create('nodes', node(id));
+    tx.create('clusters', cluster(CLUSTER));
+    for (const id of nodeIds) tx.create('nodes', node(id, { state: NodeStatusState.UNKNOWN }));
   });
   const dispatcher = new Dispatcher({ store, timers, rng: rng.fork(), clusterId: CLUSTER, managerList: () => [{ nodeId: 'm', addr: '', weight: 10 }], logger: silent });
   dispatcher.start();

@@ -4,11 +4,6 @@
 // Baseline (same run): one pass grouping the tasks by slot into a Map, the least work any reconcile does.
 import { performance } from 'node:perf_hooks';
 import {
-  IssuanceState,
-  NodeAvailability,
-  NodeMembership,
-  NodeRole,
-  NodeStatusState,
   RestartCondition,
   TaskState,
   UpdateFailureAction,
@@ -18,6 +13,7 @@ import {
   type Task,
 } from '../src/host/api/index.js';
 import { initialUpdaterState, newTaskFromService, reconcileReplicated, stepUpdater } from '../src/plugins/orchestrators/index.js';
+import { node } from '../test/support/objects.js';
 
 const quick = process.argv.includes('--quick');
 const json = process.argv.includes('--json');
@@ -29,17 +25,6 @@ const report = (name: string, value: number, unit: string): void => {
   figures[name] = Number(value.toFixed(4));
   console.log(`${name}: ${value.toFixed(4)} ${unit}`);
 };
-
-function mkNode(id: string): Node {
-  return {
-    id,
-    meta: { version: 1, createdAt: 0, updatedAt: 0 },
-    spec: { annotations: { name: id, labels: {} }, desiredRole: NodeRole.WORKER, membership: NodeMembership.ACCEPTED, availability: NodeAvailability.ACTIVE },
-    status: { state: NodeStatusState.READY, message: '', addr: '' },
-    certificate: { role: NodeRole.WORKER, csr: '', status: { state: IssuanceState.ISSUED, err: '' }, certificate: '', cn: id },
-    role: NodeRole.WORKER,
-  };
-}
 
 const svc: Service = {
   id: 'svc',
@@ -58,7 +43,7 @@ const svc: Service = {
   },
 };
 const nodes: Record<string, Node> = {};
-for (let i = 0; i < NODES; i++) nodes[`n${i}`] = mkNode(`n${i}`);
+for (let i = 0; i < NODES; i++) nodes[`n${i}`] = node(`n${i}`);
 let seq = 0;
 const newId = (): string => `t${++seq}`;
 const tasks: Task[] = [];

@@ -3,12 +3,15 @@
  * definition, so a change to the object model is made once).
  */
 import {
+  defaultClusterSpec,
   IssuanceState,
   NodeAvailability,
   NodeMembership,
   NodeRole,
   NodeStatusState,
   RestartCondition,
+  type Cluster,
+  type ClusterSpec,
   type Node,
   type Resources,
   type RestartPolicy,
@@ -63,5 +66,20 @@ export function taskSpec(o: { image?: string; restart?: Partial<RestartPolicy>; 
     restart: { condition: RestartCondition.ANY, delayMs: 5_000, maxAttempts: 0, windowMs: 0, ...o.restart },
     placement: { constraints: o.constraints ?? [], preferences: [], platforms: [], maxReplicas: 0 },
     forceUpdate: 0,
+  };
+}
+
+/**
+ * A cluster object `id` with the default spec (changed by `spec` when given) and `rootCA` (no CA material and
+ * empty join tokens unless given), meta version 0.
+ */
+export function cluster(id: string, o: { spec?: (s: ClusterSpec) => ClusterSpec; rootCA?: Partial<Cluster['rootCA']> } = {}): Cluster {
+  const spec = defaultClusterSpec();
+  return {
+    id,
+    meta: { version: 0, createdAt: 0, updatedAt: 0 },
+    spec: o.spec ? o.spec(spec) : spec,
+    rootCA: { caKey: '', caCert: '', caCertHash: '', joinTokens: { worker: '', manager: '' }, ...o.rootCA },
+    blacklistedCertificates: {},
   };
 }

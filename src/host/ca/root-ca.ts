@@ -33,8 +33,8 @@ import {
 export const ROOT_CA_VALIDITY_MS = 630_720_000_000;
 /** How far NotBefore is set in the past, to tolerate clock skew between nodes: 1 hour. */
 export const CERT_BACKDATE_MS = 3_600_000;
-/** Default node certificate validity: 2160 h (90 days). */
-export const DEFAULT_NODE_CERT_EXPIRY_MS = 2160 * 3_600_000;
+/** Default node certificate validity: 2160 h (90 days); defined with the cluster defaults. */
+export { DEFAULT_NODE_CERT_EXPIRY_MS } from '../api/cluster-defaults.js';
 /** Minimum node certificate validity: 30 minutes (the seed README's figure; SwarmKit's code says 1 h). */
 export const MIN_NODE_CERT_EXPIRY_MS = 30 * 60_000;
 /** Bytes of randomness in a certificate serial number (128 bits, two of them fixed; see randomSerial). */

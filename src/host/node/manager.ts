@@ -1,6 +1,7 @@
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError } from '../api/errors.js';
 import type { Cluster, Node } from '../api/objects.js';
-import { DEFAULT_NODE_CERT_EXPIRY_MS, newRootCARecord, type RootCAMaterial } from '../ca/index.js';
+import { defaultClusterSpec } from '../api/cluster-defaults.js';
+import { newRootCARecord, type RootCAMaterial } from '../ca/index.js';
 import { withDeadline, type Clock, type Rng, type Timers } from '../env/index.js';
 import { RealFs } from '../env/fs-real.js';
 import { createRaftCore } from '../raft/core.js';
@@ -500,19 +501,11 @@ export class Manager {
     const cluster: Cluster = {
       id: this.o.clusterId,
       meta: { version: 0, createdAt: now, updatedAt: now },
-      spec: {
-        annotations: { name: 'default', labels: {} },
-        orchestration: { taskHistoryRetentionLimit: 5 },
-        raft: {
-          snapshotInterval: this.o.snapshotInterval ?? 10_000,
-          keepOldSnapshots: 0,
-          logEntriesForSlowFollowers: 500,
-          heartbeatTick: this.o.timing.heartbeatTick,
-          electionTick: this.o.timing.electionTick,
-        },
-        dispatcher: { heartbeatPeriodMs: 5_000 },
-        caConfig: { nodeCertExpiryMs: DEFAULT_NODE_CERT_EXPIRY_MS },
-      },
+      spec: defaultClusterSpec({
+        ...(this.o.snapshotInterval !== undefined ? { snapshotInterval: this.o.snapshotInterval } : {}),
+        heartbeatTick: this.o.timing.heartbeatTick,
+        electionTick: this.o.timing.electionTick,
+      }),
       rootCA: newRootCARecord(b.root, this.o.rng),
       blacklistedCertificates: {},
     };

@@ -37,6 +37,7 @@ import type {
 } from '../../../src/host/transport/messages.js';
 import type { RaftId } from '../../../src/host/raft/types.js';
 import { SimCluster, SimViolation, settle, type AppFactory, type SimApp } from '../cluster.js';
+import { cluster } from '../../support/objects.js';
 
 /** Cluster id of the simulated swarm. */
 export const SIM_CLUSTER_ID = 'simorchcluster000000000001';
@@ -634,17 +635,5 @@ export function workerNode(nodeId: string, nowMs: number): Node {
 
 /** The cluster object the bootstrapping manager writes (heartbeat 5 s, task history 5). */
 export function simClusterObject(): Cluster {
-  return {
-    id: SIM_CLUSTER_ID,
-    meta: { version: 0, createdAt: 0, updatedAt: 0 },
-    spec: {
-      annotations: { name: 'default', labels: {} },
-      orchestration: { taskHistoryRetentionLimit: 5 },
-      raft: { snapshotInterval: 200, keepOldSnapshots: 0, logEntriesForSlowFollowers: 50, heartbeatTick: 1, electionTick: 10 },
-      dispatcher: { heartbeatPeriodMs: 5_000 },
-      caConfig: { nodeCertExpiryMs: 7_776_000_000 },
-    },
-    rootCA: { caKey: '', caCert: '', caCertHash: '', joinTokens: { worker: '', manager: '' } },
-    blacklistedCertificates: {},
-  };
+  return cluster(SIM_CLUSTER_ID, { spec: (s) => ({ ...s, raft: { ...s.raft, snapshotInterval: 200, logEntriesForSlowFollowers: 50 } }) });
 }

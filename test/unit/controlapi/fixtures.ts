@@ -14,6 +14,7 @@ import { generateJoinTokens } from '../../../src/host/ca/index.js';
 import { SeededRng } from '../../../src/host/env/index.js';
 import { ControlApi, type RaftView } from '../../../src/host/controlapi/index.js';
 import { createLocalStore, newId, type Store } from '../../../src/host/store/index.js';
+import { cluster } from '../../support/objects.js';
 
 /** A clock the test moves by hand. */
 export class ManualClock {
@@ -46,19 +47,7 @@ export class RecordingLogger {
 export const CLUSTER_ID = 'cluster0000000000000000001';
 
 export function clusterObject(rng: SeededRng): Cluster {
-  return {
-    id: CLUSTER_ID,
-    meta: { version: 0, createdAt: 0, updatedAt: 0 },
-    spec: {
-      annotations: { name: 'default', labels: {} },
-      orchestration: { taskHistoryRetentionLimit: 5 },
-      raft: { snapshotInterval: 10000, keepOldSnapshots: 0, logEntriesForSlowFollowers: 500, heartbeatTick: 1, electionTick: 10 },
-      dispatcher: { heartbeatPeriodMs: 5000 },
-      caConfig: { nodeCertExpiryMs: 2160 * 3_600_000 },
-    },
-    rootCA: { caKey: 'SECRET-KEY-PEM', caCert: 'ROOT-PEM', caCertHash: 'sha256:00', joinTokens: generateJoinTokens('ROOT-PEM', rng) },
-    blacklistedCertificates: {},
-  };
+  return cluster(CLUSTER_ID, { rootCA: { caKey: 'SECRET-KEY-PEM', caCert: 'ROOT-PEM', caCertHash: 'sha256:00', joinTokens: generateJoinTokens('ROOT-PEM', rng) } });
 }
 
 export function nodeObject(id: string, hostname: string, role = NodeRole.WORKER, state = NodeStatusState.READY): Node {

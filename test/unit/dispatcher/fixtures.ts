@@ -12,6 +12,7 @@ import { SeededRng, SimTimers } from '../../../src/host/env/index.js';
 import { createLocalStore, type Store } from '../../../src/host/store/index.js';
 import type { CallContext } from '../../../src/host/transport/index.js';
 import { Dispatcher, type DispatcherLogger } from '../../../src/host/dispatcher/index.js';
+import { cluster } from '../../support/objects.js';
 
 export const CLUSTER_ID = 'clusterdispatchtest0000001';
 
@@ -43,19 +44,10 @@ export function makeNode(id: string, state = NodeStatusState.UNKNOWN): Node {
 
 /** The cluster object with a heartbeat period. */
 export function makeCluster(heartbeatPeriodMs = 5_000): Cluster {
-  return {
-    id: CLUSTER_ID,
-    meta: { version: 0, createdAt: 0, updatedAt: 0 },
-    spec: {
-      annotations: { name: 'default', labels: {} },
-      orchestration: { taskHistoryRetentionLimit: 5 },
-      raft: { snapshotInterval: 10_000, keepOldSnapshots: 0, logEntriesForSlowFollowers: 500, heartbeatTick: 1, electionTick: 10 },
-      dispatcher: { heartbeatPeriodMs },
-      caConfig: { nodeCertExpiryMs: 7_776_000_000 },
-    },
-    rootCA: { caKey: '', caCert: '-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n', caCertHash: '', joinTokens: { worker: '', manager: '' } },
-    blacklistedCertificates: {},
-  };
+  return cluster(CLUSTER_ID, {
+    spec: (s) => ({ ...s, dispatcher: { heartbeatPeriodMs } }),
+    rootCA: { caCert: '-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n' },
+  });
 }
 
 /** A call context for `nodeId` calling from `addr`, with an abort controller to end streams. */

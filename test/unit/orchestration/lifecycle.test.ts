@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeAvailability, RestartCondition, TaskState, UpdateOrder, UpdateFailureAction, UpdateState } from '../../../src/host/api/index.js';
 import { World, serviceObj, taskSpec } from './harness.js';
+import { cluster } from '../../support/objects.js';
 
 test('a global service gets one task per eligible node, and a new node gets its task', async () => {
   const w = new World();
@@ -205,19 +206,7 @@ test('the reaper takes the retention limit from the cluster object', async () =>
   const w = new World();
   await w.addNode('n1');
   await w.store.update((tx) =>
-    tx.create('clusters', {
-      id: 'cl',
-      meta: { version: 0, createdAt: 0, updatedAt: 0 },
-      spec: {
-        annotations: { name: 'default', labels: {} },
-        orchestration: { taskHistoryRetentionLimit: 2 },
-        raft: { snapshotInterval: 10_000, keepOldSnapshots: 0, logEntriesForSlowFollowers: 500, heartbeatTick: 1, electionTick: 10 },
-        dispatcher: { heartbeatPeriodMs: 5_000 },
-        caConfig: { nodeCertExpiryMs: 7_776_000_000 },
-      },
-      rootCA: { caKey: '', caCert: '', caCertHash: '', joinTokens: { worker: '', manager: '' } },
-      blacklistedCertificates: {},
-    }),
+    tx.create('clusters', cluster('cl', { spec: (s) => ({ ...s, orchestration: { taskHistoryRetentionLimit: 2 } }) })),
   );
   let failures = 0;
   w.agent.shouldFail = () => failures++ < 4;
