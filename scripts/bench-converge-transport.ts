@@ -29,12 +29,10 @@ import { NodeAvailability, NodeStatusState, TaskState, type Cluster, type Node }
 import { Agent, TransportDispatcherClient } from '../src/host/agent/index.js';
 import { checkRootAgainstToken, generateKeyAndCsr } from '../src/host/ca/index.js';
 import { RealTimers, SeededRng } from '../src/host/env/index.js';
-import { LeaderOrchestration } from '../src/host/orchestration/index.js';
-import { createLocalStore } from '../src/host/store/index.js';
 import { TransportClient, type ClientTls } from '../src/host/transport/index.js';
 import { SimExecutor } from '../src/plugins/executors/index.js';
-import { FakeAgent, nodeObj, serviceObj, taskSpec } from '../test/unit/orchestration/harness.js';
 import { NodeProc, freePort, teardown, tempDir, waitFor } from '../test/support/procs.js';
+import { convergeMs, startInProcessSwarm } from './in-process-swarm.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -72,26 +70,11 @@ const report = (name: string, v: number, unit: string): void => {
 
 /** The in-process baseline: bench-converge's loop for R replicas over N nodes; returns ms to all RUNNING. */
 async function inProcessConvergeMs(): Promise<number> {
-  const timers = new RealTimers();
-  const { store } = createLocalStore({ clock: timers, rng: new SeededRng(1) });
-  const leader = new LeaderOrchestration({ store, timers, clock: timers, rng: new SeededRng(2) });
-  const agent = new FakeAgent(store, timers);
+  const swarm = await startInProcessSwarm(NODES);
   try {
-    await store.batch((b) => {
-      for (let i = 0; i < NODES; i++) b.update((tx) => void tx.create('nodes', nodeObj(`node${i}`)));
-    });
-    leader.start();
-    agent.start();
-    const running = (): number =>
-      store.view((tx) => tx.find('tasks', { serviceId: 'web' }).filter((t) => t.status.state === TaskState.RUNNING && t.desiredState === TaskState.RUNNING).length);
-    const t0 = performance.now();
-    await store.update((tx) => tx.create('services', serviceObj('web', { replicas: REPLICAS, spec: taskSpec({ restart: { delayMs: 0 } }) })));
-    await waitFor('in-process baseline converged', PHASE_BOUND_MS, () => (running() === REPLICAS ? true : undefined), 5);
-    return performance.now() - t0;
+    return await convergeMs(swarm, 'web', REPLICAS, PHASE_BOUND_MS);
   } finally {
-    await leader.stop();
-    agent.stop();
-    timers.clearAll();
+    await swarm.stop();
   }
 }
 

@@ -12,8 +12,8 @@
 import { TaskState, type Task } from '../src/host/api/index.js';
 import { RealTimers, SeededRng } from '../src/host/env/index.js';
 import { createLocalStore, newId } from '../src/host/store/index.js';
-import { LeaderOrchestration } from '../src/host/orchestration/index.js';
-import { FakeAgent, nodeObj, serviceObj, taskSpec } from '../test/unit/orchestration/harness.js';
+import { serviceObj } from '../test/unit/orchestration/harness.js';
+import { convergeMs as convergeInProcess, startInProcessSwarm, waitUntil } from './in-process-swarm.js';
 
 const quick = process.argv.includes('--quick');
 const json = process.argv.includes('--json');
@@ -21,14 +21,6 @@ const NODES = quick ? 200 : 1_000;
 const REPLICAS = quick ? 2_000 : 10_000;
 const DOWN = quick ? 20 : 100;
 const DEADLINE_MS = quick ? 50_000 : 300_000;
-
-async function waitFor(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + DEADLINE_MS;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`bench: ${what} not reached within ${DEADLINE_MS} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function baseline(): Promise<number> {
   const timers = new RealTimers();
@@ -73,22 +65,9 @@ async function baseline(): Promise<number> {
 async function main(): Promise<void> {
   const baseMs = await baseline();
 
-  const timers = new RealTimers();
-  const { store } = createLocalStore({ clock: timers, rng: new SeededRng(1) });
-  const leader = new LeaderOrchestration({ store, timers, clock: timers, rng: new SeededRng(2) });
-  const agent = new FakeAgent(store, timers);
-  await store.batch((b) => {
-    for (let i = 0; i < NODES; i++) b.update((tx) => void tx.create('nodes', nodeObj(`node${i}`)));
-  });
-  leader.start();
-  agent.start();
-  const running = (): number =>
-    store.view((tx) => tx.find('tasks', { serviceId: 'web' }).filter((t) => t.status.state === TaskState.RUNNING && t.desiredState === TaskState.RUNNING).length);
-
-  const t0 = performance.now();
-  await store.update((tx) => tx.create('services', serviceObj('web', { replicas: REPLICAS, spec: taskSpec({ restart: { delayMs: 0 } }) })));
-  await waitFor(() => running() === REPLICAS, `${REPLICAS} running`);
-  const convergeMs = performance.now() - t0;
+  const swarm = await startInProcessSwarm(NODES);
+  const { store, leader, agent } = swarm;
+  const convergeMs = await convergeInProcess(swarm, 'web', REPLICAS, DEADLINE_MS);
 
   const downIds = Array.from({ length: DOWN }, (_, i) => `node${i}`);
   for (const id of downIds) agent.dead.add(id);
@@ -108,11 +87,9 @@ async function main(): Promise<void> {
     for (const t of tasks) if (t.status.state === TaskState.RUNNING && t.desiredState === TaskState.RUNNING && !down.has(t.nodeId)) ok++;
     return ok === REPLICAS;
   };
-  await waitFor(recovered, 'tasks of the DOWN nodes running elsewhere');
+  await waitUntil(recovered, 'tasks of the DOWN nodes running elsewhere', DEADLINE_MS);
   const downMs = performance.now() - t1;
-  await leader.stop();
-  agent.stop();
-  timers.clearAll();
+  await swarm.stop();
 
   const figures = {
     nodes: NODES,

@@ -4,6 +4,7 @@
 // replays exactly that run, and exits 1.
 import { Command } from 'commander';
 import { runScenario } from './scenario.js';
+import { seedsAndSteps } from './run-args.js';
 import { appByName, type AppName } from './apps.js';
 
 const program = new Command()
@@ -16,18 +17,7 @@ const program = new Command()
   .parse();
 const opts = program.opts<{ seeds: string; steps: string; managers: string; app: string; trace: boolean }>();
 
-const m = /^(\d+)(?:-(\d+))?$/.exec(opts.seeds);
-if (!m) {
-  console.error(`Error: --seeds must be N or A-B, got "${opts.seeds}"`);
-  process.exit(2);
-}
-const from = Number(m[1]);
-const to = m[2] !== undefined ? Number(m[2]) : from;
-const steps = Number(opts.steps);
-if (!Number.isInteger(steps) || steps < 0) {
-  console.error(`Error: --steps must be a non-negative integer, got "${opts.steps}"`);
-  process.exit(2);
-}
+const { from, to, steps } = seedsAndSteps(opts.seeds, opts.steps);
 if (!['3', '5', 'both'].includes(opts.managers)) {
   console.error(`Error: --managers must be 3, 5 or both, got "${opts.managers}"`);
   process.exit(2);

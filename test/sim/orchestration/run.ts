@@ -4,6 +4,7 @@
 // replays exactly that run, and exits 1.
 import { Command } from 'commander';
 import { runOrchScenario } from './orch-scenario.js';
+import { seedsAndSteps } from '../run-args.js';
 
 const program = new Command()
   .name('sim:orch')
@@ -14,18 +15,7 @@ const program = new Command()
   .parse();
 const opts = program.opts<{ seeds: string; steps: string; workers?: string; trace: boolean }>();
 
-const m = /^(\d+)(?:-(\d+))?$/.exec(opts.seeds);
-if (!m) {
-  console.error(`Error: --seeds must be N or A-B, got "${opts.seeds}"`);
-  process.exit(2);
-}
-const from = Number(m[1]);
-const to = m[2] !== undefined ? Number(m[2]) : from;
-const steps = Number(opts.steps);
-if (!Number.isInteger(steps) || steps < 0) {
-  console.error(`Error: --steps must be a non-negative integer, got "${opts.steps}"`);
-  process.exit(2);
-}
+const { from, to, steps } = seedsAndSteps(opts.seeds, opts.steps);
 let workers: number | undefined;
 if (opts.workers !== undefined) {
   workers = Number(opts.workers);

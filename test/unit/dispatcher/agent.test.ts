@@ -71,6 +71,23 @@ async function setDesired(store: Store, id: string, desiredState: TaskState): Pr
   });
 }
 
+/** `inner` with every UpdateTaskStatus request it carries recorded in `reports`. */
+function recordingReports(inner: DispatcherClient): { client: DispatcherClient; reports: UpdateTaskStatusRequest[] } {
+  const reports: UpdateTaskStatusRequest[] = [];
+  const client: DispatcherClient = {
+    addr: inner.addr,
+    session: (r, s) => inner.session(r, s),
+    heartbeat: (r, s) => inner.heartbeat(r, s),
+    assignments: (r, s) => inner.assignments(r, s),
+    updateTaskStatus: (r, s) => {
+      reports.push(r);
+      return inner.updateTaskStatus(r, s);
+    },
+    close: () => inner.close(),
+  };
+  return { client, reports };
+}
+
 test('an agent registers: its node becomes READY with the executor description', async () => {
   const { timers, store, dispatcher } = await setup(['n1']);
   dispatcher.start();
@@ -139,23 +156,13 @@ test('an agent restart re-attaches to the running sim task instead of starting i
   // The task was journaled from its assignment's text (not serialised again), and that is what re-attaches below.
   assert.match(await readFile(join(dir, 'worker', 'tasks.journal'), 'utf8'), /"src":\{"task":\{"id":/);
 
-  const reported: TaskState[] = [];
-  const recording: DispatcherClient = {
-    addr: '',
-    session: (r, s) => client.session(r, s),
-    heartbeat: (r, s) => client.heartbeat(r, s),
-    assignments: (r, s) => client.assignments(r, s),
-    updateTaskStatus: (r, s) => {
-      for (const u of r.updates) if (u.taskId === t.id) reported.push(JSON.parse(u.statusJson).state);
-      return client.updateTaskStatus(r, s);
-    },
-    close: () => undefined,
-  };
+  const { client: recording, reports } = recordingReports(client);
   const a2 = makeAgent({ nodeId: 'n1', timers, dispatcher: recording, dir, engine, rngSeed: 2 });
   await a2.start();
   assert.equal(a2.taskStatus(t.id)?.state, TaskState.RUNNING, 'resumed at RUNNING before any session');
   await driveUntil(timers, () => a2.sessionId !== '', 'second session');
   await driveFor(timers, 2_000);
+  const reported = reports.flatMap((r) => r.updates.filter((u) => u.taskId === t.id).map((u) => JSON.parse(u.statusJson).state as TaskState));
   assert.deepEqual(reported, [TaskState.RUNNING], 'only the re-report: no state walked again');
   assert.equal(engine.procs.get(t.id)!.pid, pid, 'same process');
   assert.equal(engine.runningCount(), 1);
@@ -192,22 +199,9 @@ test('the agent fails over to another manager of the pushed list and re-reports 
   managers.splice(0, managers.length, { nodeId: 'mA', addr: 'a:4242', weight: 10 }, { nodeId: 'mB', addr: 'b:4242', weight: 10 });
   const logger = new RecordingLogger();
   const b = new Dispatcher({ store, timers, rng: { next: () => 0.5, int: (n) => Math.floor(n / 2), bytes: (n) => new Uint8Array(n).fill(7) }, clusterId: CLUSTER_ID, managerList: () => managers, logger });
-  const reportsToB: UpdateTaskStatusRequest[] = [];
-  const connect = (addr: string): DispatcherClient => {
-    const inner = new InProcessDispatcherClient(addr === 'b:4242' ? b : a, peer('n1'), addr);
-    if (addr !== 'b:4242') return inner;
-    return {
-      addr,
-      session: (r, s) => inner.session(r, s),
-      heartbeat: (r, s) => inner.heartbeat(r, s),
-      assignments: (r, s) => inner.assignments(r, s),
-      updateTaskStatus: (r, s) => {
-        reportsToB.push(r);
-        return inner.updateTaskStatus(r, s);
-      },
-      close: () => undefined,
-    };
-  };
+  const toB = recordingReports(new InProcessDispatcherClient(b, peer('n1'), 'b:4242'));
+  const reportsToB = toB.reports;
+  const connect = (addr: string): DispatcherClient => (addr === 'b:4242' ? toB.client : new InProcessDispatcherClient(a, peer('n1'), addr));
   a.start();
   const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: connect('a:4242'), dir: await stateDir(), engine: new SimEngine(timers), connect });
   await agent.start();
@@ -356,19 +350,7 @@ test('a partitioned agent is marked DOWN after 3 periods, then re-registers, is 
 test('tasks started together are reported in one UpdateTaskStatus, one update per task with its newest state', async () => {
   const { timers, store, dispatcher } = await setup(['n1']);
   dispatcher.start();
-  const reports: UpdateTaskStatusRequest[] = [];
-  const inner = new InProcessDispatcherClient(dispatcher, peer('n1'));
-  const client: DispatcherClient = {
-    addr: '',
-    session: (r, s) => inner.session(r, s),
-    heartbeat: (r, s) => inner.heartbeat(r, s),
-    assignments: (r, s) => inner.assignments(r, s),
-    updateTaskStatus: (r, s) => {
-      reports.push(r);
-      return inner.updateTaskStatus(r, s);
-    },
-    close: () => undefined,
-  };
+  const { client, reports } = recordingReports(new InProcessDispatcherClient(dispatcher, peer('n1')));
   const agent = makeAgent({ nodeId: 'n1', timers, dispatcher: client, dir: await stateDir(), engine: new SimEngine(timers) });
   await agent.start();
   await driveUntil(timers, () => agent.sessionId !== '', 'session');

@@ -74,15 +74,20 @@ async function workerAgent(
   return { agent, client, stateDir };
 }
 
+/** A local store (seeded ids) holding the cluster with `heartbeatPeriodMs` and a READY worker per id, on real timers. */
+async function storeWithNodes(seed: number, heartbeatPeriodMs: number, nodeIds: string[]): Promise<{ timers: RealTimers; store: Store }> {
+  const timers = new RealTimers();
+  const { store } = createLocalStore({ clock: timers, rng: new SeededRng(seed) });
+  await store.update((tx) => {
+    tx.create('clusters', makeCluster(heartbeatPeriodMs));
+    for (const id of nodeIds) tx.create('nodes', makeNode(id));
+  });
+  return { timers, store };
+}
+
 test('over mutual TLS on 127.0.0.1: session, heartbeats and status reports reach the store', async () => {
   const issue = testIssuer();
-  const timers = new RealTimers();
-  const { store } = createLocalStore({ clock: timers, rng: new SeededRng(3) });
-  await store.update((tx) => {
-    tx.create('clusters', makeCluster(300));
-    tx.create('nodes', makeNode('workernode1'));
-    tx.create('nodes', makeNode('workernode2'));
-  });
+  const { timers, store } = await storeWithNodes(3, 300, ['workernode1', 'workernode2']);
   const { dispatcher, server, port } = await serveDispatcher(store, timers, issue);
   const { agent, client, stateDir } = await workerAgent(port, timers, issue, 'tls-worker');
   try {
@@ -121,12 +126,7 @@ test('over mutual TLS on 127.0.0.1: session, heartbeats and status reports reach
 
 test('a follower manager forwards an agent to the leader: the node registers with its own address and its task runs', async () => {
   const issue = testIssuer();
-  const timers = new RealTimers();
-  const { store } = createLocalStore({ clock: timers, rng: new SeededRng(4) });
-  await store.update((tx) => {
-    tx.create('clusters', makeCluster(1_000));
-    tx.create('nodes', makeNode('workernode1'));
-  });
+  const { timers, store } = await storeWithNodes(4, 1_000, ['workernode1']);
   const logger = new RecordingLogger();
   const dispatcher = new Dispatcher({ store, timers, rng: cryptoRng, clusterId: CLUSTER_ID, managerList: () => [], logger });
   const security = (nodeId: string) => ({ kind: 'mtls' as const, identity: new ServerTlsIdentity(issue(nodeId, NodeRole.MANAGER)), clusterId: CLUSTER_ID, isRemoved: () => false });
@@ -163,12 +163,7 @@ test('a follower manager forwards an agent to the leader: the node registers wit
 
 test('a node whose assignment set is larger than 4 MiB still gets it (remote API and agent allow 128 MiB, as managers do)', async () => {
   const issue = testIssuer();
-  const timers = new RealTimers();
-  const { store } = createLocalStore({ clock: timers, rng: new SeededRng(4) });
-  await store.update((tx) => {
-    tx.create('clusters', makeCluster(300));
-    tx.create('nodes', makeNode('workernode1'));
-  });
+  const { timers, store } = await storeWithNodes(4, 300, ['workernode1']);
   // 400 tasks with 12 KiB of environment each: a COMPLETE set of about 5 MiB.
   const env = [`BIG=${'x'.repeat(12 * 1024)}`];
   await store.batch((b) => {
