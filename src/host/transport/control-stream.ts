@@ -25,7 +25,8 @@ import type {
   ControlStreamResponse,
   ControlStreamResult,
 } from './messages.js';
-import { errorFromCallFailure, errorFromStatus, type GrpcStatus } from './status.js';
+import { errorFromStatus, type GrpcStatus } from './status.js';
+import { AckedStreamMux, type AckedPending } from './acked-stream.js';
 
 /** gRPC path of the unary control call; stream requests are authorized, logged and handled under it. */
 export const CONTROL_CALL_PATH = '/swarmhost.api.Control/Call';
@@ -285,11 +286,8 @@ export class ControlStreamSession {
 // ------------------------------------------------------------------------------------------------ client
 
 /** One request waiting for its answer. */
-interface Pending {
+interface Pending extends AckedPending {
   resolve(res: ControlResponse): void;
-  reject(err: SwarmError): void;
-  timer: TimerHandle;
-  unlink(): void;
   /** The request as sent, kept only to resend it on the unary path if the server has no stream. */
   req: ControlRequest;
   forwarded: ControlStreamCall['forwarded'];
@@ -311,29 +309,20 @@ export interface ControlStreamMuxDeps {
   target: string;
 }
 
-/** The client side of the control stream: ids, deadlines, cancellation, batching, breakage. */
-export class ControlStreamMux {
-  private call: grpc.ClientDuplexStream<ControlStreamRequest, ControlStreamResponse> | null = null;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+/** The client side of the control stream: ids, deadlines, cancellation, batching (the rest: AckedStreamMux). */
+export class ControlStreamMux extends AckedStreamMux<ControlStreamRequest, ControlStreamResponse, Pending> {
   private out: ControlStreamCall[] = [];
   private outBytes = 0;
   private flushScheduled = false;
-  /** Set when the server answered the stream UNIMPLEMENTED: every later request uses the unary call. */
-  private unsupported = false;
-  private closed = false;
 
-  constructor(private readonly d: ControlStreamMuxDeps) {}
-
-  /** Requests sent and not yet answered. */
-  get inFlight(): number {
-    return this.pending.size;
+  constructor(private readonly d: ControlStreamMuxDeps) {
+    super({ open: d.open, timers: d.timers, what: 'control stream', target: d.target });
   }
 
   /** One control request over the stream. `timeoutMs` is its deadline; `signal` cancels it. */
   request(req: ControlRequest, forwarded: ControlStreamCall['forwarded'], timeoutMs: number, signal: AbortSignal | undefined): Promise<ControlResponse> {
     if (this.unsupported) return this.d.unary(req, forwarded, timeoutMs, signal);
-    if (this.closed) return Promise.reject(new UnavailableError(`control stream to ${this.d.target}: client closed`));
+    if (this.closed) return Promise.reject(this.closedError());
     if (signal?.aborted === true) return Promise.reject(new SwarmError(Code.CANCELLED, 'Cancelled on client'));
     if (this.pending.size >= this.d.maxInFlight) return Promise.reject(inFlightExceeded(this.d.maxInFlight));
     const limit = this.d.maxMessageBytes - ENTRY_OVERHEAD_BYTES;
@@ -346,20 +335,17 @@ export class ControlStreamMux {
     }
     const id = this.allocateId();
     return new Promise<ControlResponse>((resolve, reject) => {
-      const timer = this.d.timers.setTimeout(() => {
+      // A request given up (deadline, cancel) is cancelled on the server too.
+      const giveUp = (err: SwarmError): void => {
         if (this.pending.get(id) !== p) return;
-        this.forget(id, p);
+        this.take(id);
         this.enqueue({ id, method: '', requestJson: '', timeoutMs: 0, cancel: true, forwarded: null }, ENTRY_OVERHEAD_BYTES);
-        reject(new DeadlineExceededError(`Deadline exceeded after ${timeoutMs} ms (${req.method})`));
-      }, timeoutMs);
-      let unlink = (): void => undefined;
+        reject(err);
+      };
+      const timer = this.d.timers.setTimeout(() => giveUp(new DeadlineExceededError(`Deadline exceeded after ${timeoutMs} ms (${req.method})`)), timeoutMs);
+      let unlink: (() => void) | undefined;
       if (signal !== undefined) {
-        const onAbort = (): void => {
-          if (this.pending.get(id) !== p) return;
-          this.forget(id, p);
-          this.enqueue({ id, method: '', requestJson: '', timeoutMs: 0, cancel: true, forwarded: null }, ENTRY_OVERHEAD_BYTES);
-          reject(new SwarmError(Code.CANCELLED, 'Cancelled on client'));
-        };
+        const onAbort = (): void => giveUp(new SwarmError(Code.CANCELLED, 'Cancelled on client'));
         signal.addEventListener('abort', onAbort, { once: true });
         unlink = () => signal.removeEventListener('abort', onAbort);
       }
@@ -371,36 +357,28 @@ export class ControlStreamMux {
     });
   }
 
-  /** Cancels the stream; pending requests are rejected UNAVAILABLE and later ones refused. */
-  close(): void {
-    this.closed = true;
-    const call = this.call;
-    if (call !== null) {
-      this.broken(call, new UnavailableError(`control stream to ${this.d.target}: client closed`));
-      call.cancel();
+  protected onData(m: ControlStreamResponse): void {
+    for (const r of m.results) {
+      const p = this.take(r.id);
+      if (p === undefined) continue; // timed out or cancelled: a late answer is dropped
+      if (r.code === 0) p.resolve({ responseJson: r.responseJson });
+      else p.reject(errorFromStatus(r.code, r.message));
     }
   }
 
-  private allocateId(): number {
-    // uint32 ids, skipping 0 and any id still pending after a wrap-around.
-    for (;;) {
-      const id = this.nextId;
-      this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
-      if (!this.pending.has(id)) return id;
-    }
+  protected dropBuffered(): void {
+    this.out = [];
+    this.outBytes = 0;
   }
 
-  private forget(id: number, p: Pending): void {
-    this.pending.delete(id);
-    this.d.timers.clearTimeout(p.timer);
-    p.unlink();
+  protected resendUnary(p: Pending): void {
+    this.d.unary(p.req, p.forwarded, p.timeoutMs, p.signal).then(p.resolve, p.reject);
   }
 
   private enqueue(c: ControlStreamCall, bytes: number): void {
-    if (this.call === null) {
-      if (c.cancel) return; // the stream it was for is gone, and so is the request on the server
-      this.call = this.openStream();
-    }
+    // A cancel for a stream that is gone has nothing to cancel: the request went with it.
+    if (c.cancel && this.current() === null) return;
+    this.stream();
     if (this.out.length > 0 && this.outBytes + bytes > Math.min(BATCH_SOFT_LIMIT_BYTES, this.d.maxMessageBytes - ENTRY_OVERHEAD_BYTES)) {
       this.flush();
     }
@@ -416,76 +394,11 @@ export class ControlStreamMux {
   }
 
   private flush(): void {
-    const call = this.call;
+    const call = this.current();
     if (call === null || this.out.length === 0) return;
     const calls = this.out;
     this.out = [];
     this.outBytes = 0;
-    try {
-      call.write({ calls });
-    } catch (err) {
-      this.broken(call, errorFromCallFailure(err));
-    }
-  }
-
-  private openStream(): grpc.ClientDuplexStream<ControlStreamRequest, ControlStreamResponse> {
-    const call = this.d.open();
-    let gotData = false;
-    call.on('data', (m: ControlStreamResponse) => {
-      gotData = true;
-      for (const r of m.results) {
-        const p = this.pending.get(r.id);
-        if (p === undefined) continue; // timed out or cancelled: a late answer is dropped
-        this.forget(r.id, p);
-        if (r.code === 0) p.resolve({ responseJson: r.responseJson });
-        else p.reject(errorFromStatus(r.code, r.message));
-      }
-    });
-    call.on('error', (err: unknown) => {
-      const e = errorFromCallFailure(err);
-      if (e.code === Code.UNIMPLEMENTED && !gotData) return this.fallBack(call);
-      this.broken(call, e);
-    });
-    call.on('end', () => this.broken(call, new UnavailableError('the server ended the stream')));
-    call.on('close', () => this.broken(call, new UnavailableError('the stream closed')));
-    return call;
-  }
-
-  /** Rejects everything pending on `call` with UNAVAILABLE (keeping the cause's text) and forgets the stream. */
-  private broken(call: grpc.ClientDuplexStream<ControlStreamRequest, ControlStreamResponse>, cause: SwarmError): void {
-    if (this.call !== call) return;
-    this.call = null;
-    this.out = [];
-    this.outBytes = 0;
-    const err =
-      cause.code === Code.UNAVAILABLE
-        ? new UnavailableError(cause.message)
-        : new UnavailableError(`control stream to ${this.d.target} broke: ${cause.message}`);
-    const all = [...this.pending.entries()];
-    this.pending.clear();
-    for (const [, p] of all) {
-      this.d.timers.clearTimeout(p.timer);
-      p.unlink();
-      p.reject(err);
-    }
-  }
-
-  /**
-   * The server does not serve Control/Stream (an older node): nothing on the stream ran, so the pending
-   * requests are sent again as unary calls, and every later request goes unary.
-   */
-  private fallBack(call: grpc.ClientDuplexStream<ControlStreamRequest, ControlStreamResponse>): void {
-    if (this.call !== call) return;
-    this.call = null;
-    this.unsupported = true;
-    this.out = [];
-    this.outBytes = 0;
-    const all = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of all) {
-      this.d.timers.clearTimeout(p.timer);
-      p.unlink();
-      this.d.unary(p.req, p.forwarded, p.timeoutMs, p.signal).then(p.resolve, p.reject);
-    }
+    this.write(call, { calls });
   }
 }
